@@ -1,0 +1,12 @@
+import ArgumentParser
+import DPASTraceCore
+
+@main
+struct DPASTrace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dpas-trace",
+        abstract: "Trace the block layer's polled-I/O completion path: hybrid sleeps, poll buckets, DPAS modes.",
+        version: DPASTraceVersion.string,
+        subcommands: []
+    )
+}

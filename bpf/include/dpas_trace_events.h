@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/*
+ * The one definition of what dpas-trace records.
+ *
+ * Compiled twice: into the BPF programs (clang -target bpf) and, through the
+ * CDPASEvents module, into Swift.  Both sides therefore agree on every offset;
+ * the static asserts below make a size change a build error on both sides.
+ * Bump DPT_EVENT_LAYOUT_VERSION on any change: dumps record it and readers
+ * refuse layouts they do not know.
+ *
+ * All integers are little-endian host order (x86_64, arm64).  Timestamps are
+ * CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns); dumps carry the offset to
+ * the realtime clock in their header.
+ */
+#ifndef DPAS_TRACE_EVENTS_H
+#define DPAS_TRACE_EVENTS_H
+
+#define DPT_EVENT_LAYOUT_VERSION 1
+#define DPT_EVENT_SIZE 128
+
+typedef unsigned char dpt_u8;
+typedef signed char dpt_s8;
+typedef unsigned short dpt_u16;
+typedef unsigned int dpt_u32;
+typedef signed int dpt_s32;
+typedef unsigned long long dpt_u64;
+
+/* What an event describes. */
+enum dpt_event_kind {
+	DPT_EV_RQ_START = 1,     /* a request was started: blk_mq_start_request / block_rq_issue */
+	DPT_EV_RQ_DONE = 2,      /* a request completed: block_rq_complete; io_latency_ns set */
+	DPT_EV_HYBRID_SLEEP = 3, /* one hybrid-poll sleep attempt, resolved (timer cancelled or fired) */
+	DPT_EV_MODE = 4,         /* a DPAS mode transition on this CPU */
+	DPT_EV_PAS_STATE = 5,    /* PAS per-bucket sleep state after an update (DPAS kernels) */
+};
+
+/* Result of a hybrid sleep attempt. */
+enum dpt_sleep_outcome {
+	DPT_SLEEP_UNKNOWN = 0,
+	DPT_SLEEP_SLEPT = 1,     /* the task switched out while its sleeper was armed */
+	DPT_SLEEP_NO_SLEEP = 2,  /* the timer fired / was cancelled before the task yielded */
+};
+
+/* DPAS completion modes as numbered in struct blk_switch.mode. */
+enum dpt_mode {
+	DPT_MODE_INT = 0,
+	DPT_MODE_CP = 1,
+	DPT_MODE_PAS = 2,
+	DPT_MODE_OL = 3,
+	DPT_MODE_EHP = 4,
+	DPT_MODE_UNKNOWN = 255,  /* not a DPAS kernel, or state unreadable */
+};
+
+/* PAS sleep results kept in blk_rq_pas_stat.sr_last. */
+enum dpt_pas_result {
+	DPT_PAS_NONE = 0,
+	DPT_PAS_OVERSLEPT = 1,
+	DPT_PAS_UNDERSLEPT = 2,
+};
+
+/* dpt_event.flags */
+#define DPT_F_POLLED            (1u << 0) /* request marked for polling (REQ_HIPRI / REQ_POLLED) */
+#define DPT_F_QUEUE_STATS       (1u << 1) /* QUEUE_FLAG_STATS was set on the queue at start */
+#define DPT_F_IO_SCHEDULE       (1u << 2) /* io_schedule() was called while the sleeper was armed */
+#define DPT_F_TIMER_FIRED       (1u << 3) /* the sleeper's hrtimer_wakeup ran */
+#define DPT_F_FIRED_DURING_ARM  (1u << 4) /* ... before hrtimer_sleeper_start_expires returned */
+#define DPT_F_CANCELLED         (1u << 5) /* hrtimer_cancel ended the attempt */
+#define DPT_F_DPAS              (1u << 6) /* DPAS state was readable: mode fields are valid */
+#define DPT_F_BUCKET_OBSERVED   (1u << 7) /* bucket came from the kernel's own blk_mq_poll_stats_bkt */
+#define DPT_F_PAS_TIMER_FLOOR   (1u << 8) /* PAS duration was clamped to pas_d_init (a tf hit) */
+
+struct dpt_event {
+	dpt_u64 ts_ns;          /* when it happened, CLOCK_MONOTONIC ns */
+	dpt_u64 rq;             /* request identity (kernel address of struct request), 0 if none */
+	dpt_u32 kind;           /* enum dpt_event_kind */
+	dpt_u32 cpu;
+	dpt_u32 pid;            /* thread-group id */
+	dpt_u32 tid;
+	dpt_u32 dev;            /* disk dev_t, kernel encoding (major << 20 | minor) */
+	dpt_u32 flags;          /* DPT_F_* */
+
+	/* requests (RQ_START, RQ_DONE) */
+	dpt_u32 nr_sectors;     /* blk_rq_sectors(rq) */
+	dpt_u32 stats_sectors;  /* rq->stats_sectors: 0 unless QUEUE_FLAG_STATS */
+	dpt_u8 ddir;            /* 0 read, 1 write */
+	dpt_s8 bucket;          /* blk_mq_poll_stats_bkt the kernel's way (from stats_sectors), -1 none */
+	dpt_s8 bucket_by_sectors; /* the same formula applied to nr_sectors (the seed's fix 1) */
+	dpt_u8 outcome;         /* HYBRID_SLEEP: enum dpt_sleep_outcome */
+	dpt_u8 mode_from;       /* MODE: previous mode; others: DPT_MODE_UNKNOWN */
+	dpt_u8 mode_to;         /* MODE: new mode; RQ_*: the CPU's mode at that moment */
+	dpt_u8 pas_last[2];     /* PAS_STATE: sr_last, enum dpt_pas_result, newest first */
+
+	/* hybrid sleep (HYBRID_SLEEP; ts_ns is when the attempt ended) */
+	dpt_u64 sleep_requested_ns; /* expires - now when the sleeper was armed */
+	dpt_u64 sleep_armed_ns;     /* when hrtimer_start armed it */
+	dpt_u64 timer_expires_ns;   /* absolute expiry the timer was armed with */
+	dpt_u64 timer_fired_ns;     /* when hrtimer_wakeup ran; 0 if it never did */
+	dpt_u64 slept_ns;           /* time switched out while armed; 0 for no-sleep */
+
+	dpt_u64 io_latency_ns;      /* RQ_DONE: start -> completion */
+	dpt_u64 pas_dur_ns;         /* PAS_STATE: current PAS sleep duration (dur) */
+
+	/* DPAS decision (MODE) */
+	dpt_u32 avg_qd_x10;     /* average queue depth x10 at the decision (10 == QD 1) */
+	dpt_u32 tf;             /* timer-floor hits in the ended window */
+	dpt_u32 window_ios;     /* I/Os in the ended mode window */
+	dpt_u32 reserved;
+};
+
+#define DPT_ASSERT_LAYOUT(cond, msg) _Static_assert(cond, msg)
+DPT_ASSERT_LAYOUT(sizeof(struct dpt_event) == DPT_EVENT_SIZE, "dpt_event must stay 128 bytes");
+DPT_ASSERT_LAYOUT(__builtin_offsetof(struct dpt_event, sleep_requested_ns) == 56, "dpt_event offsets moved");
+
+/* Buckets: the kernel's blk_mq_poll_stats_bkt(), 16 buckets. */
+#define DPT_POLL_STATS_BKTS 16
+
+/* Lost-event counters and in-kernel aggregates are indexed per CPU. */
+#define DPT_MAX_CPUS 512
+
+#endif /* DPAS_TRACE_EVENTS_H */
