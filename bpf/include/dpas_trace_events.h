@@ -117,4 +117,55 @@ DPT_ASSERT_LAYOUT(__builtin_offsetof(struct dpt_event, sleep_requested_ns) == 56
 /* Lost-event counters and in-kernel aggregates are indexed per CPU. */
 #define DPT_MAX_CPUS 512
 
+/*
+ * Latency histograms: one binning shared by the in-kernel aggregates and the
+ * offline analyses, so live tables and reports of the same period agree bin
+ * for bin.  Values below 16 ns get a bin each; above, every power of two is
+ * split into 4 linear sub-bins (<= 25 % wide).  256 bins cover all of u64.
+ */
+#define DPT_HIST_BINS 256
+
+static inline dpt_u32 dpt_ilog2(dpt_u64 v)
+{
+	dpt_u32 r = 0;
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	return r;
+}
+
+static inline dpt_u32 dpt_hist_bin(dpt_u64 v)
+{
+	if (v < 16)
+		return (dpt_u32)v;
+	dpt_u32 lg = dpt_ilog2(v);
+	return 16 + (lg - 4) * 4 + (dpt_u32)((v >> (lg - 2)) & 3);
+}
+
+/* Smallest value that falls into bin b (the bin covers [lower(b), lower(b+1))). */
+static inline dpt_u64 dpt_hist_bin_lower(dpt_u32 b)
+{
+	if (b < 16)
+		return b;
+	dpt_u32 lg = (b - 16) / 4 + 4;
+	return ((dpt_u64)(4 + (b - 16) % 4)) << (lg - 2);
+}
+
+/*
+ * The kernel's blk_mq_poll_stats_bkt(): bucket = ddir + 2*ilog2(sectors),
+ * -1 when sectors == 0, clamped to ddir + 2*(BKTS/2 - 1) at the top.
+ */
+static inline dpt_s8 dpt_poll_stats_bucket(dpt_u32 sectors, dpt_u8 ddir)
+{
+	if (sectors == 0)
+		return -1;
+	dpt_s32 bucket = (dpt_s32)ddir + 2 * (dpt_s32)dpt_ilog2(sectors);
+	if (bucket >= DPT_POLL_STATS_BKTS)
+		return (dpt_s8)(ddir + DPT_POLL_STATS_BKTS - 2);
+	return (dpt_s8)bucket;
+}
+
 #endif /* DPAS_TRACE_EVENTS_H */
