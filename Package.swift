@@ -38,7 +38,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "DPASTraceCoreTests", dependencies: ["DPASTraceCore", "CDPASEvents"]),
+        .testTarget(name: "DPASTraceCoreTests", dependencies: ["DPASTraceCore", "CDPASEvents"], exclude: ["Fixtures"]),
         .testTarget(name: "DPASTraceKernelTests", dependencies: ["DPASTraceKernel", "DPASTraceCore", "CDPASEvents"]),
     ]
 )
