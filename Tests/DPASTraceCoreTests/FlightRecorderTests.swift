@@ -1,0 +1,123 @@
+import CDPASEvents
+import Foundation
+import Testing
+@testable import DPASTraceCore
+
+struct FlightRecorderTests {
+    private func event(kind: dpt_event_kind, ts: UInt64) -> dpt_event {
+        var e = dpt_event()
+        e.kind = UInt32(kind.rawValue)
+        e.ts_ns = ts
+        return e
+    }
+
+    private func sleepAttempt(ts: UInt64, slept: Bool) -> dpt_event {
+        var e = event(kind: DPT_EV_HYBRID_SLEEP, ts: ts)
+        e.outcome = UInt8(slept ? DPT_SLEEP_SLEPT.rawValue : DPT_SLEEP_NO_SLEEP.rawValue)
+        return e
+    }
+
+    private func ordered(_ ring: EventRing) -> [UInt64] {
+        var out: [UInt64] = []
+        ring.withOrderedRuns { run in out.append(contentsOf: run.map(\.ts_ns)) }
+        return out
+    }
+
+    @Test func ringKeepsTheNewestEventsInOrder() {
+        var ring = EventRing(capacity: 4)
+        for ts in 1...3 as ClosedRange<UInt64> { ring.append(event(kind: DPT_EV_RQ_START, ts: ts)) }
+        #expect(ordered(ring) == [1, 2, 3])
+        #expect(ring.overwritten == 0)
+        for ts in 4...10 as ClosedRange<UInt64> { ring.append(event(kind: DPT_EV_RQ_START, ts: ts)) }
+        #expect(ordered(ring) == [7, 8, 9, 10])
+        #expect(ring.count == 4)
+        #expect(ring.overwritten == 6)
+    }
+
+    @Test func ringSizedInBytes() {
+        #expect(EventRing(bytes: 64 << 20).capacity == (64 << 20) / 128)
+        #expect(EventRing(bytes: 1).capacity == 1)
+        #expect(parseByteSize("64M") == 64 << 20)
+        #expect(parseByteSize("512k") == 512 << 10)
+        #expect(parseByteSize("1G") == 1 << 30)
+        #expect(parseByteSize("4096") == 4096)
+        #expect(parseByteSize("12X") == nil)
+        #expect(parseByteSize("") == nil)
+    }
+
+    /// A million events through a small ring: memory stays where the ring put it.
+    @Test func ringMemoryIsBounded() {
+        var ring = EventRing(capacity: 10_000)
+        for ts in 0..<1_000_000 as Range<UInt64> { ring.append(event(kind: DPT_EV_RQ_START, ts: ts)) }
+        #expect(ring.count == 10_000)
+        #expect(ring.overwritten == 990_000)
+        #expect(ordered(ring).first == 990_000)
+    }
+
+    @Test func parsesTheGrammar() throws {
+        #expect(try Trigger(parsing: "mode=INT") == .mode(UInt8(DPT_MODE_INT.rawValue)))
+        #expect(try Trigger(parsing: "mode=ol") == .mode(UInt8(DPT_MODE_OL.rawValue)))
+        #expect(try Trigger(parsing: "bucket=-1") == .bucket(-1))
+        #expect(try Trigger(parsing: "no-sleep-ratio>0.5") == .noSleepRatio(.greater, threshold: 0.5, window: 1000))
+        #expect(try Trigger(parsing: "no-sleep-ratio>=0.9/200") == .noSleepRatio(.greaterOrEqual, threshold: 0.9, window: 200))
+        #expect(try Trigger(parsing: "lost>0") == .lostEvents(above: 0))
+        for bad in ["mode=FAST", "bucket=16", "bucket=x", "no-sleep-ratio=0.5", "no-sleep-ratio>2", "no-sleep-ratio>0.5/0", "sleep>1", ""] {
+            #expect(throws: Trigger.ParseError.self, "\(bad) should not parse") { try Trigger(parsing: bad) }
+        }
+        #expect(try Trigger(parsing: "no-sleep-ratio>0.5/10").description == "no-sleep-ratio>0.5/10")
+    }
+
+    @Test func modeTriggerFiresOnEntry() throws {
+        var watch = TriggerWatch([try Trigger(parsing: "mode=INT")])
+        var toCP = event(kind: DPT_EV_MODE, ts: 5)
+        toCP.mode_to = UInt8(DPT_MODE_CP.rawValue)
+        #expect(watch.check(toCP, lostTotal: 0) == nil)
+        var toINT = event(kind: DPT_EV_MODE, ts: 9)
+        toINT.cpu = 1
+        toINT.mode_to = UInt8(DPT_MODE_INT.rawValue)
+        let result = watch.check(toINT, lostTotal: 0)
+        let fired = try #require(result)
+        #expect(fired.why.contains("CPU 1 entered mode=INT"))
+    }
+
+    @Test func bucketTriggerFiresOnThatBucketOnly() throws {
+        var watch = TriggerWatch([try Trigger(parsing: "bucket=-1")])
+        var four = event(kind: DPT_EV_RQ_START, ts: 1)
+        four.bucket = 6
+        #expect(watch.check(four, lostTotal: 0) == nil)
+        var unbucketed = event(kind: DPT_EV_RQ_START, ts: 2)
+        unbucketed.bucket = -1
+        #expect(watch.check(unbucketed, lostTotal: 0)?.trigger == .bucket(-1))
+    }
+
+    @Test func noSleepRatioNeedsAFullWindow() throws {
+        var watch = TriggerWatch([try Trigger(parsing: "no-sleep-ratio>0.5/10")])
+        // 9 no-sleeps: not yet a full window.
+        for ts in 0..<9 as Range<UInt64> { #expect(watch.check(sleepAttempt(ts: ts, slept: false), lostTotal: 0) == nil) }
+        // The 10th makes 10/10 > 0.5.
+        #expect(watch.check(sleepAttempt(ts: 9, slept: false), lostTotal: 0) != nil)
+    }
+
+    @Test func noSleepRatioSlidesOverTheWindow() throws {
+        var watch = TriggerWatch([try Trigger(parsing: "no-sleep-ratio>0.5/4"), try Trigger(parsing: "no-sleep-ratio>=0.75/2")])
+        // slept, slept, no, no → last 4: 0.5 (not > 0.5); last 2: 1.0 ≥ 0.75 fires the second trigger.
+        #expect(watch.check(sleepAttempt(ts: 0, slept: true), lostTotal: 0) == nil)
+        #expect(watch.check(sleepAttempt(ts: 1, slept: true), lostTotal: 0) == nil)
+        #expect(watch.check(sleepAttempt(ts: 2, slept: false), lostTotal: 0) == nil)
+        let result = watch.check(sleepAttempt(ts: 3, slept: false), lostTotal: 0)
+        let fired = try #require(result)
+        #expect(fired.trigger == .noSleepRatio(.greaterOrEqual, threshold: 0.75, window: 2))
+        // One more no-sleep: last 4 = 3/4 > 0.5 fires the first.
+        var first = TriggerWatch([try Trigger(parsing: "no-sleep-ratio>0.5/4")])
+        for (i, slept) in [true, true, false, false, false].enumerated() {
+            let result = first.check(sleepAttempt(ts: UInt64(i), slept: slept), lostTotal: 0)
+            #expect((result != nil) == (i == 4), "attempt \(i)")
+        }
+    }
+
+    @Test func lostTrigger() throws {
+        var watch = TriggerWatch([try Trigger(parsing: "lost>100")])
+        #expect(watch.check(event(kind: DPT_EV_RQ_START, ts: 1), lostTotal: 100) == nil)
+        #expect(watch.check(event(kind: DPT_EV_RQ_START, ts: 2), lostTotal: 101) != nil)
+    }
+}
