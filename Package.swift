@@ -38,7 +38,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "DPASTraceCoreTests", dependencies: ["DPASTraceCore", "CDPASEvents"], exclude: ["Fixtures"]),
+        // A deterministic synthetic event stream for benchmarks, fuzzing seeds and tests.
+        .target(name: "DPASTraceSynthetic", dependencies: ["DPASTraceCore"]),
+        .executableTarget(
+            name: "dpt-synth",
+            dependencies: ["DPASTraceCore", "DPASTraceSynthetic", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "DPASTraceCoreTests", dependencies: ["DPASTraceCore", "DPASTraceSynthetic", "CDPASEvents"], exclude: ["Fixtures"]),
         .testTarget(name: "DPASTraceKernelTests", dependencies: ["DPASTraceKernel", "DPASTraceCore", "CDPASEvents"]),
     ]
 )

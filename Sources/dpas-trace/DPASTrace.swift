@@ -7,6 +7,16 @@ struct DPASTrace: ParsableCommand {
         commandName: "dpas-trace",
         abstract: "Trace the block layer's polled-I/O completion path: hybrid sleeps, poll buckets, DPAS modes.",
         version: DPASTraceVersion.string,
-        subcommands: []
+        subcommands: [
+            SleepRatioCommand.self,
+            BucketsCommand.self,
+            ModesCommand.self,
+            ReportCommand.self,
+            DumpCommand.self,
+            DoctorCommand.self,
+            PlanCommand.self,
+            RecordCommand.self,
+            TopCommand.self,
+        ]
     )
 }

@@ -1,0 +1,286 @@
+// Bucket analysis: which poll-stats bucket (blk_mq_poll_stats_bkt) each request got, and why −1.
+//
+// Input is one observation per started request (an RQ_START event, or counts the kernel side
+// aggregated). Bucket −1 means the kernel found stats_sectors == 0 and DPAS skips the request.
+
+/// Counts of values, keeping at most `capacity` distinct keys exactly; later new keys go to `other`.
+public struct BoundedCounts<Key: Hashable & Comparable & Sendable>: Sendable, Equatable {
+    public let capacity: Int
+    public private(set) var counts: [Key: UInt64] = [:]
+    /// Observations whose key arrived after `capacity` distinct keys were already tracked.
+    public private(set) var other: UInt64 = 0
+
+    public init(capacity: Int) { self.capacity = capacity }
+
+    public mutating func add(_ key: Key, count: UInt64 = 1) {
+        if counts[key] != nil || counts.count < capacity { counts[key, default: 0] += count } else { other += count }
+    }
+
+    public mutating func merge(_ other: BoundedCounts<Key>) {
+        for (key, count) in other.counts.sorted(by: { $0.key < $1.key }) { add(key, count: count) }
+        self.other += other.other
+    }
+
+    /// The `limit` most frequent keys (ties by key), plus everything else as one count.
+    public func top(_ limit: Int) -> (top: [(key: Key, count: UInt64)], rest: UInt64) {
+        let sorted = counts.map { (key: $0.key, count: $0.value) }
+            .sorted { $0.count != $1.count ? $0.count > $1.count : $0.key < $1.key }
+        let top = Array(sorted.prefix(limit))
+        return (top, other + sorted.dropFirst(limit).reduce(0) { $0 + $1.count })
+    }
+}
+
+/// A row of the bucket table: bucket −1…15 and the data direction (buckets ≥ 0 encode it already;
+/// −1 is split into read and write).
+public struct BucketKey: Hashable, Comparable, Sendable {
+    public var bucket: Int8
+    /// 0 read, 1 write.
+    public var ddir: UInt8
+
+    public init(bucket: Int8, ddir: UInt8) {
+        self.bucket = bucket
+        self.ddir = ddir & 1
+    }
+
+    public static func < (lhs: BucketKey, rhs: BucketKey) -> Bool {
+        lhs.bucket != rhs.bucket ? lhs.bucket < rhs.bucket : lhs.ddir < rhs.ddir
+    }
+}
+
+/// What the requests of one bucket looked like.
+public struct BucketStats: Sendable, Equatable {
+    /// Distinct request sizes tracked exactly per bucket; more are counted as "other sizes".
+    public static let sizeCapacity = 64
+
+    public var count: UInt64 = 0
+    /// Marked for polling (REQ_HIPRI / REQ_POLLED).
+    public var polled: UInt64 = 0
+    public var statsSectorsZero: UInt64 = 0
+    /// QUEUE_FLAG_STATS was set on the queue when the request started.
+    public var queueStatsSet: UInt64 = 0
+    /// Request sizes in sectors (blk_rq_sectors).
+    public var sizes = BoundedCounts<UInt32>(capacity: BucketStats.sizeCapacity)
+    /// The bucket the seed's fix 1 gives (computed from blk_rq_sectors), with counts.
+    public var bucketBySectors: [Int8: UInt64] = [:]
+    /// Requests whose kernel bucket differs from the fix-1 bucket.
+    public var mismatch: UInt64 = 0
+
+    public init() {}
+
+    mutating func add(bucket: Int8, bucketBySectors: Int8, nrSectors: UInt32, statsSectors: UInt32,
+                      polled: Bool, queueStats: Bool, count: UInt64) {
+        self.count += count
+        if polled { self.polled += count }
+        if statsSectors == 0 { statsSectorsZero += count }
+        if queueStats { queueStatsSet += count }
+        sizes.add(nrSectors, count: count)
+        self.bucketBySectors[bucketBySectors, default: 0] += count
+        if bucket != bucketBySectors { mismatch += count }
+    }
+
+    public mutating func merge(_ other: BucketStats) {
+        count += other.count
+        polled += other.polled
+        statsSectorsZero += other.statsSectorsZero
+        queueStatsSet += other.queueStatsSet
+        sizes.merge(other.sizes)
+        for (bucket, n) in other.bucketBySectors { bucketBySectors[bucket, default: 0] += n }
+        mismatch += other.mismatch
+    }
+}
+
+/// Streams request starts into per-bucket counts. Memory is bounded: at most 34 rows, each with at
+/// most 64 tracked sizes.
+public struct BucketAccumulator: Sendable {
+    public private(set) var rows: [BucketKey: BucketStats] = [:]
+    /// Polled requests in bucket −1 that had QUEUE_FLAG_STATS off / on, and those of the latter with 0 sectors.
+    private var polledMinusOneStatsOff: UInt64 = 0
+    private var polledMinusOneStatsOn: UInt64 = 0
+    private var polledMinusOneZeroLength: UInt64 = 0
+
+    public init() {}
+
+    /// Event path: takes RQ_START events, ignores every other kind.
+    public mutating func add(_ event: TraceEvent) {
+        guard event.kind == EventKind.rqStart.rawValue else { return }
+        add(bucket: event.bucket, bucketBySectors: event.bucket_by_sectors, ddir: event.ddir,
+            nrSectors: event.nr_sectors, statsSectors: event.stats_sectors,
+            polled: event.isPolled, queueStats: event.queueStatsSet)
+    }
+
+    /// Aggregate path: `count` identical request starts.
+    public mutating func add(bucket: Int8, bucketBySectors: Int8, ddir: UInt8, nrSectors: UInt32, statsSectors: UInt32,
+                             polled: Bool, queueStats: Bool, count: UInt64 = 1) {
+        guard count > 0 else { return }
+        // Mutated in place: copying the row out and back would copy its dictionaries per request.
+        rows[BucketKey(bucket: bucket, ddir: ddir), default: BucketStats()].add(
+            bucket: bucket, bucketBySectors: bucketBySectors, nrSectors: nrSectors, statsSectors: statsSectors,
+            polled: polled, queueStats: queueStats, count: count)
+        if polled && bucket < 0 {
+            if queueStats { polledMinusOneStatsOn += count } else { polledMinusOneStatsOff += count }
+            if queueStats && nrSectors == 0 { polledMinusOneZeroLength += count }
+        }
+    }
+
+    /// Adds everything another accumulator saw.
+    public mutating func merge(_ other: BucketAccumulator) {
+        for (key, stats) in other.rows { rows[key, default: BucketStats()].merge(stats) }
+        polledMinusOneStatsOff += other.polledMinusOneStatsOff
+        polledMinusOneStatsOn += other.polledMinusOneStatsOn
+        polledMinusOneZeroLength += other.polledMinusOneZeroLength
+    }
+
+    /// Builds the report; rows show the `sizeLimit` most frequent sizes each.
+    public func report(completeness: TraceCompleteness = TraceCompleteness(), sizeLimit: Int = 4) -> BucketReport {
+        let bucketRows = rows.sorted { $0.key < $1.key }.map { BucketRow(key: $0.key, stats: $0.value, sizeLimit: sizeLimit) }
+        var totals = BucketTotals()
+        for row in bucketRows {
+            totals.requests += row.count
+            totals.polled += row.polled
+            totals.statsSectorsZero += row.statsSectorsZero
+            totals.queueStatsSet += row.queueStatsSet
+            totals.fix1Mismatch += row.fix1Mismatch
+            if row.bucket < 0 {
+                totals.bucketMinusOne += row.count
+                totals.polledBucketMinusOne += row.polled
+            }
+        }
+        totals.polledBucketMinusOneShare = totals.polled == 0 ? nil : Double(totals.polledBucketMinusOne) / Double(totals.polled)
+        let queueStats: BucketReport.QueueStatsState =
+            totals.requests == 0 ? .unknown
+            : totals.queueStatsSet == 0 ? .off : totals.queueStatsSet == totals.requests ? .on : .mixed
+        return BucketReport(rows: bucketRows, totals: totals, queueStats: queueStats,
+                            headline: headline(totals), cause: cause(totals),
+                            lostEvents: completeness.lostEvents, warnings: completeness.warnings)
+    }
+
+    private func headline(_ totals: BucketTotals) -> String {
+        if totals.requests == 0 { return "no request starts traced" }
+        if totals.polled == 0 {
+            return "no polled I/O among \(Format.count(totals.requests)) requests (\(Format.count(totals.bucketMinusOne)) in bucket −1): RWF_HIPRI requests go to interrupt queues when nvme has no poll queues (see the seed's fix 2: load nvme with poll_queues ≥ 1)"
+        }
+        return "\(Format.percent(totals.polledBucketMinusOneShare)) of polled I/O (\(Format.count(totals.polledBucketMinusOne)) of \(Format.count(totals.polled))) got bucket −1"
+    }
+
+    /// The cause of the polled bucket −1 requests, from the largest group; nil when there are none.
+    private func cause(_ totals: BucketTotals) -> String? {
+        guard totals.polledBucketMinusOne > 0 else { return nil }
+        if polledMinusOneStatsOff >= polledMinusOneStatsOn {
+            return "QUEUE_FLAG_STATS is off on this queue ⇒ stats_sectors is 0 ⇒ blk_mq_poll_stats_bkt returns −1 ⇒ DPAS skips its logic for these I/Os — the seed's fix 1: compute the bucket from blk_rq_sectors(); or enable a stats user such as wbt_lat_usec"
+        }
+        if polledMinusOneZeroLength >= polledMinusOneStatsOn - polledMinusOneZeroLength {
+            return "these requests carry no data (0 sectors, e.g. flushes), so no bucket applies to them"
+        }
+        return "QUEUE_FLAG_STATS was set, yet stats_sectors was 0 when the request started (the flag was switched on while these requests were in flight?) ⇒ blk_mq_poll_stats_bkt returns −1 ⇒ DPAS skips its logic for these I/Os — the seed's fix 1 (blk_rq_sectors()) avoids depending on it"
+    }
+}
+
+/// One bucket of the bucket table.
+public struct BucketRow: Codable, Sendable, Equatable {
+    public var bucket: Int
+    /// "read" or "write".
+    public var direction: String
+    public var count: UInt64
+    public var polled: UInt64
+    public var statsSectorsZero: UInt64
+    public var queueStatsSet: UInt64
+    /// Most frequent request sizes, in sectors.
+    public var sizes: [SizeCount]
+    /// Requests of other sizes than those listed.
+    public var sizesOther: UInt64
+    /// Buckets the seed's fix 1 (blk_rq_sectors) gives these requests.
+    public var fix1Buckets: [BucketCount]
+    /// Requests whose kernel bucket differs from the fix-1 bucket.
+    public var fix1Mismatch: UInt64
+
+    public struct SizeCount: Codable, Sendable, Equatable {
+        public var sectors: UInt32
+        public var count: UInt64
+    }
+
+    public struct BucketCount: Codable, Sendable, Equatable {
+        public var bucket: Int
+        public var count: UInt64
+    }
+
+    init(key: BucketKey, stats: BucketStats, sizeLimit: Int) {
+        bucket = Int(key.bucket)
+        direction = key.ddir == 0 ? "read" : "write"
+        count = stats.count
+        polled = stats.polled
+        statsSectorsZero = stats.statsSectorsZero
+        queueStatsSet = stats.queueStatsSet
+        let (top, rest) = stats.sizes.top(sizeLimit)
+        sizes = top.map { SizeCount(sectors: $0.key, count: $0.count) }
+        sizesOther = rest
+        fix1Buckets = stats.bucketBySectors.sorted { $0.key < $1.key }.map { BucketCount(bucket: Int($0.key), count: $0.value) }
+        fix1Mismatch = stats.mismatch
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case bucket, direction, count, polled, statsSectorsZero = "stats_sectors_zero", queueStatsSet = "queue_stats_set"
+        case sizes, sizesOther = "sizes_other", fix1Buckets = "fix1_buckets", fix1Mismatch = "fix1_mismatch"
+    }
+}
+
+/// Sums over all buckets.
+public struct BucketTotals: Codable, Sendable, Equatable {
+    public var requests: UInt64 = 0
+    public var polled: UInt64 = 0
+    public var bucketMinusOne: UInt64 = 0
+    public var polledBucketMinusOne: UInt64 = 0
+    /// polled_bucket_minus_one / polled, 0…1; nil without polled I/O.
+    public var polledBucketMinusOneShare: Double?
+    public var statsSectorsZero: UInt64 = 0
+    public var queueStatsSet: UInt64 = 0
+    public var fix1Mismatch: UInt64 = 0
+
+    enum CodingKeys: String, CodingKey {
+        case requests, polled, bucketMinusOne = "bucket_minus_one", polledBucketMinusOne = "polled_bucket_minus_one"
+        case polledBucketMinusOneShare = "polled_bucket_minus_one_share", statsSectorsZero = "stats_sectors_zero"
+        case queueStatsSet = "queue_stats_set", fix1Mismatch = "fix1_mismatch"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(requests, forKey: .requests)
+        try container.encode(polled, forKey: .polled)
+        try container.encode(bucketMinusOne, forKey: .bucketMinusOne)
+        try container.encode(polledBucketMinusOne, forKey: .polledBucketMinusOne)
+        try container.encode(polledBucketMinusOneShare, forKey: .polledBucketMinusOneShare)
+        try container.encode(statsSectorsZero, forKey: .statsSectorsZero)
+        try container.encode(queueStatsSet, forKey: .queueStatsSet)
+        try container.encode(fix1Mismatch, forKey: .fix1Mismatch)
+    }
+}
+
+/// The bucket analysis result.
+public struct BucketReport: Codable, Sendable, Equatable {
+    /// QUEUE_FLAG_STATS as the traced requests saw it.
+    public enum QueueStatsState: String, Codable, Sendable { case on, off, mixed, unknown }
+
+    public var rows: [BucketRow]
+    public var totals: BucketTotals
+    public var queueStats: QueueStatsState
+    /// One sentence: the share of polled I/O in bucket −1 (or why there is none).
+    public var headline: String
+    /// Why the polled bucket −1 requests got it, with the fix; nil when there are none.
+    public var cause: String?
+    public var lostEvents: LostEvents
+    public var warnings: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case rows, totals, queueStats = "queue_stats", headline, cause, lostEvents = "lost_events", warnings
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(rows, forKey: .rows)
+        try container.encode(totals, forKey: .totals)
+        try container.encode(queueStats, forKey: .queueStats)
+        try container.encode(headline, forKey: .headline)
+        try container.encode(cause, forKey: .cause)
+        try container.encode(lostEvents, forKey: .lostEvents)
+        try container.encode(warnings, forKey: .warnings)
+    }
+}

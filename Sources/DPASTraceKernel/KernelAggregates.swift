@@ -1,0 +1,217 @@
+import CDPASEvents
+import CLibBPF
+import DPASTraceCore
+import Foundation
+
+/// The in-kernel aggregates at one moment, per CPU, as read from the per-CPU maps.
+/// Two snapshots subtract (`since`) to give one interval's numbers.
+public struct KernelSnapshot: Sendable {
+    /// counters[cpu][DPT_CNT_*]
+    public var counters: [[UInt64]]
+    public var buckets: [BucketKeyValue: [UInt64]]
+    /// requested ns → per-CPU stats
+    public var sleepExact: [UInt64: [SleepStatsValue]]
+    /// log2 row → per-CPU stats
+    public var sleepLog2: [Int: [SleepStatsValue]]
+
+    /// `struct dpt_bucket_key` as a Swift value.
+    public struct BucketKeyValue: Hashable, Sendable {
+        public var bucket: Int8, bucketBySectors: Int8, ddir: UInt8, flags: UInt8, nrSectors: UInt32, statsSectors: UInt32
+    }
+
+    /// `struct dpt_sleep_stats` of one CPU.
+    public struct SleepStatsValue: Sendable {
+        public var attempts: UInt64 = 0, slept: UInt64 = 0, noSleep: UInt64 = 0, wokeEarly: UInt64 = 0
+        public var ioSchedule: UInt64 = 0, firedDuringArm: UInt64 = 0, cancelled: UInt64 = 0
+        public var sleptSum: UInt64 = 0, sleptMax: UInt64 = 0, oversleepSum: UInt64 = 0, oversleepMax: UInt64 = 0
+        public var sleptBins = [UInt64](repeating: 0, count: Int(DPT_HIST_BINS))
+        public var oversleepBins = [UInt64](repeating: 0, count: Int(DPT_HIST_BINS))
+
+        /// Counts minus an earlier reading of the same row (maxima are kept as they are: not subtractable).
+        func minus(_ earlier: SleepStatsValue) -> SleepStatsValue {
+            var d = self
+            d.attempts &-= earlier.attempts; d.slept &-= earlier.slept; d.noSleep &-= earlier.noSleep
+            d.wokeEarly &-= earlier.wokeEarly; d.ioSchedule &-= earlier.ioSchedule
+            d.firedDuringArm &-= earlier.firedDuringArm; d.cancelled &-= earlier.cancelled
+            d.sleptSum &-= earlier.sleptSum; d.oversleepSum &-= earlier.oversleepSum
+            for i in d.sleptBins.indices {
+                d.sleptBins[i] &-= earlier.sleptBins[i]
+                d.oversleepBins[i] &-= earlier.oversleepBins[i]
+            }
+            return d
+        }
+
+        /// The analyses' form of this row.
+        var sleepStats: SleepStats {
+            var stats = SleepStats()
+            stats.slept = slept
+            stats.noSleep = noSleep
+            stats.wokeEarly = wokeEarly
+            stats.actualSleep = LatencyHistogram(bins: sleptBins, count: slept, sum: sleptSum, max: sleptMax)
+            stats.oversleep = LatencyHistogram(bins: oversleepBins, count: slept, sum: oversleepSum, max: oversleepMax)
+            return stats
+        }
+    }
+
+    /// Sum over CPUs of one counter.
+    public func total(_ counter: dpt_counter) -> UInt64 {
+        counters.reduce(0) { $0 &+ $1[Int(counter.rawValue)] }
+    }
+
+    /// Per-CPU values of one counter (index = CPU).
+    public func perCPU(_ counter: dpt_counter) -> [UInt64] {
+        counters.map { $0[Int(counter.rawValue)] }
+    }
+
+    /// Lost ring-buffer events, per CPU.
+    public var lostEvents: LostEvents { LostEvents(perCPU: perCPU(DPT_CNT_RINGBUF_LOST)) }
+    /// Failed ring-buffer reservations per CPU (index = CPU), as dumps record them.
+    public var lostPerCPU: [UInt64] { perCPU(DPT_CNT_RINGBUF_LOST) }
+    /// Samples an aggregate missed because a map was full.
+    public var mapFullTotal: UInt64 { total(DPT_CNT_MAP_FULL) }
+    /// Requests started / completed that passed the filters.
+    public var requestsStarted: UInt64 { total(DPT_CNT_RQ_START) }
+    public var requestsCompleted: UInt64 { total(DPT_CNT_RQ_DONE) }
+    /// Hybrid sleepers armed and resolved, poll entries.
+    public var sleepsArmed: UInt64 { total(DPT_CNT_SLEEP_ARMED) }
+    public var sleepsResolved: UInt64 { total(DPT_CNT_SLEEP_DONE) }
+    public var pollCalls: UInt64 { total(DPT_CNT_POLL_CALLS) }
+
+    /// What changed since `earlier` (an interval's numbers).
+    public func since(_ earlier: KernelSnapshot) -> KernelSnapshot {
+        var d = self
+        for cpu in d.counters.indices where cpu < earlier.counters.count {
+            for i in d.counters[cpu].indices { d.counters[cpu][i] &-= earlier.counters[cpu][i] }
+        }
+        for (key, values) in d.buckets {
+            guard let old = earlier.buckets[key] else { continue }
+            d.buckets[key] = zip(values, old).map { $0 &- $1 }
+        }
+        for (key, values) in d.sleepExact {
+            guard let old = earlier.sleepExact[key] else { continue }
+            d.sleepExact[key] = zip(values, old).map { $0.minus($1) }
+        }
+        for (key, values) in d.sleepLog2 {
+            guard let old = earlier.sleepLog2[key] else { continue }
+            d.sleepLog2[key] = zip(values, old).map { $0.minus($1) }
+        }
+        return d
+    }
+
+    /// Feeds the bucket rows into the buckets analysis (same accumulator as the offline path).
+    public func addBuckets(to accumulator: inout BucketAccumulator) {
+        for (key, values) in buckets.sorted(by: { ($0.key.bucket, $0.key.nrSectors) < ($1.key.bucket, $1.key.nrSectors) }) {
+            let count = values.reduce(0, &+)
+            accumulator.add(bucket: key.bucket, bucketBySectors: key.bucketBySectors, ddir: key.ddir,
+                            nrSectors: key.nrSectors, statsSectors: key.statsSectors,
+                            polled: key.flags & UInt8(DPT_BK_POLLED) != 0,
+                            queueStats: key.flags & UInt8(DPT_BK_QUEUE_STATS) != 0, count: count)
+        }
+    }
+
+    /// Feeds the sleep rows into the sleep-ratio analysis: exact rows while the kernel's exact map
+    /// kept every value, log2 rows once it overflowed (each attempt enters exactly once).
+    public func addSleeps(to accumulator: inout SleepRatioAccumulator) {
+        let exactComplete = total(DPT_CNT_EXACT_OVERFLOW) == 0
+        if exactComplete {
+            for (ns, values) in sleepExact.sorted(by: { $0.key < $1.key }) {
+                for (cpu, value) in values.enumerated() where value.attempts > 0 {
+                    accumulator.merge(cpu: cpu, key: .exact(ns), stats: value.sleepStats)
+                }
+            }
+        } else {
+            accumulator.markExactOverflow()
+            for (row, values) in sleepLog2.sorted(by: { $0.key < $1.key }) {
+                for (cpu, value) in values.enumerated() where value.attempts > 0 {
+                    accumulator.merge(cpu: cpu, key: .log2(row), stats: value.sleepStats)
+                }
+            }
+        }
+    }
+
+    /// Sums of the flag counters over all rows and CPUs (for --verbose).
+    public var sleepFlagTotals: (ioSchedule: UInt64, firedDuringArm: UInt64, cancelled: UInt64) {
+        var totals: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        for values in sleepLog2.values {
+            for v in values {
+                totals.0 &+= v.ioSchedule
+                totals.1 &+= v.firedDuringArm
+                totals.2 &+= v.cancelled
+            }
+        }
+        return totals
+    }
+}
+
+extension TraceSession {
+    /// Reads every aggregate map now.
+    public func snapshot() throws -> KernelSnapshot {
+        var snap = KernelSnapshot(counters: [], buckets: [:], sleepExact: [:], sleepLog2: [:])
+        let cpus = cpuCount
+        guard let counters = mapFD("counters"), let buckets = mapFD("bucket_counts"),
+              let exact = mapFD("sleep_exact"), let log2 = mapFD("sleep_log2") else {
+            throw KernelError("the tracing session is closed")
+        }
+
+        // Per-CPU values come as one slot per possible CPU, each rounded up to 8 bytes.
+        var u64s = [UInt64](repeating: 0, count: cpus)
+        snap.counters = Array(repeating: Array(repeating: 0, count: Int(DPT_CNT_COUNT.rawValue)), count: cpus)
+        for index in 0..<UInt32(DPT_CNT_COUNT.rawValue) {
+            var key = index
+            guard bpf_map_lookup_elem(counters, &key, &u64s) == 0 else { continue }
+            for cpu in 0..<cpus { snap.counters[cpu][Int(index)] = u64s[cpu] }
+        }
+
+        var bucketKey = dpt_bucket_key()
+        var next = dpt_bucket_key()
+        var first = true
+        while withUnsafeMutablePointer(to: &bucketKey, { current in
+            bpf_map_get_next_key(buckets, first ? nil : UnsafeRawPointer(current), &next) == 0
+        }) {
+            first = false
+            bucketKey = next
+            guard bpf_map_lookup_elem(buckets, &bucketKey, &u64s) == 0 else { continue }
+            let key = KernelSnapshot.BucketKeyValue(
+                bucket: bucketKey.bucket, bucketBySectors: bucketKey.bucket_by_sectors, ddir: bucketKey.ddir,
+                flags: bucketKey.flags, nrSectors: bucketKey.nr_sectors, statsSectors: bucketKey.stats_sectors)
+            snap.buckets[key] = u64s
+        }
+
+        let statsSize = MemoryLayout<dpt_sleep_stats>.stride
+        let stride = (statsSize + 7) & ~7
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: stride * cpus, alignment: 8)
+        defer { raw.deallocate() }
+        func readStats() -> [KernelSnapshot.SleepStatsValue] {
+            (0..<cpus).map { cpu in
+                let s = (raw + cpu * stride).load(as: dpt_sleep_stats.self)
+                var v = KernelSnapshot.SleepStatsValue()
+                v.attempts = s.attempts; v.slept = s.slept; v.noSleep = s.no_sleep; v.wokeEarly = s.woke_early
+                v.ioSchedule = s.io_schedule; v.firedDuringArm = s.fired_during_arm; v.cancelled = s.cancelled
+                v.sleptSum = s.slept_ns_sum; v.sleptMax = s.slept_ns_max
+                v.oversleepSum = s.oversleep_ns_sum; v.oversleepMax = s.oversleep_ns_max
+                withUnsafeBytes(of: s.hist_slept) { v.sleptBins = Array($0.bindMemory(to: UInt64.self)) }
+                withUnsafeBytes(of: s.hist_oversleep) { v.oversleepBins = Array($0.bindMemory(to: UInt64.self)) }
+                return v
+            }
+        }
+
+        var exactKey: UInt64 = 0
+        var nextExact: UInt64 = 0
+        first = true
+        while withUnsafeMutablePointer(to: &exactKey, { current in
+            bpf_map_get_next_key(exact, first ? nil : UnsafeRawPointer(current), &nextExact) == 0
+        }) {
+            first = false
+            exactKey = nextExact
+            guard bpf_map_lookup_elem(exact, &exactKey, raw) == 0 else { continue }
+            snap.sleepExact[exactKey] = readStats()
+        }
+        for row in 0..<UInt32(DPT_SLEEP_LOG2_ROWS) {
+            var key = row
+            guard bpf_map_lookup_elem(log2, &key, raw) == 0 else { continue }
+            let values = readStats()
+            if values.contains(where: { $0.attempts > 0 }) { snap.sleepLog2[Int(row)] = values }
+        }
+        return snap
+    }
+}

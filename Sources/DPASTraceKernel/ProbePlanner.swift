@@ -1,0 +1,243 @@
+import DPASTraceCore
+import Foundation
+
+/// The hooks dpas-trace needs, and for each the programs in `bpf/dpas_trace.bpf.c`
+/// that can serve it, best first: fentry/fexit → kprobe/kretprobe → tp_btf → tracepoint.
+public enum Hook: String, CaseIterable, Sendable {
+    case requestStart = "request start"
+    case requestDone = "request completion"
+    case pollWindow = "poll window (entry/exit)"
+    case sleeperArm = "hybrid sleep: sleeper armed"
+    case ioSchedule = "hybrid sleep: io_schedule"
+    case timerStart = "hybrid sleep: timer started"
+    case timerExpire = "hybrid sleep: timer fired"
+    case timerCancel = "hybrid sleep: timer cancelled"
+    case contextSwitch = "hybrid sleep: context switch"
+    case dpasMode = "DPAS mode transitions"
+
+    /// Hooks that only matter where hybrid polling exists.
+    var isSleepHook: Bool {
+        switch self {
+        case .pollWindow, .sleeperArm, .ioSchedule, .timerStart, .timerExpire, .timerCancel, .contextSwitch: true
+        default: false
+        }
+    }
+
+    /// What the analyses lose without this hook.
+    var costWhenMissing: String {
+        switch self {
+        case .requestStart: "buckets has nothing to count: no request starts are seen"
+        case .requestDone: "no completion latency (RQ_DONE events); bucket counts are unaffected"
+        case .pollWindow: "hybrid sleeps cannot be told apart from other sleepers: sleep-ratio has nothing to measure"
+        case .sleeperArm:
+            "requested sleep is estimated as expires − now at hrtimer_start (a few ns off, so exact rows may spill into log2 rows); 'fired while arming' is unknown"
+        case .ioSchedule: "the io_schedule flag is unknown; slept/no-sleep is unaffected (judged by context switches)"
+        case .timerStart, .timerExpire, .contextSwitch: "hybrid sleeps cannot be classified: sleep-ratio has nothing to measure"
+        case .timerCancel: "cancelled sleeps are resolved at the next arm or poll exit instead; the cancelled flag is unknown"
+        case .dpasMode: "modes has nothing to show"
+        }
+    }
+}
+
+/// One way to serve a hook: an attach type, a kernel target and the program(s) to attach.
+public struct ProbeCandidate: Sendable, Equatable {
+    public enum Kind: String, Sendable { case fentry, kprobe, tpBTF = "tp_btf", tracepoint }
+    public var kind: Kind
+    /// Function, or "category:name" for tracepoints.
+    public var target: String
+    /// BPF program names in the object and whether each is the return-side probe.
+    public var programs: [(name: String, isReturn: Bool)]
+
+    /// e.g. "kprobe+kretprobe", "fentry", "tp_btf".
+    public var attachType: String {
+        switch kind {
+        case .fentry: programs.count > 1 ? "fentry+fexit" : "fentry"
+        case .kprobe: programs.count > 1 ? "kprobe+kretprobe" : "kprobe"
+        case .tpBTF: "tp_btf"
+        case .tracepoint: "tracepoint"
+        }
+    }
+
+    public static func == (lhs: ProbeCandidate, rhs: ProbeCandidate) -> Bool {
+        lhs.kind == rhs.kind && lhs.target == rhs.target && lhs.programs.map(\.name) == rhs.programs.map(\.name)
+    }
+}
+
+/// The plan: for every hook the candidate chosen (nil: none usable) and why the better ones were not.
+public struct ProbePlan: Sendable {
+    public struct Choice: Sendable {
+        public var hook: Hook
+        public var chosen: ProbeCandidate?
+        /// Candidates passed over, each with the reason ("kprobe: kprobes not configured").
+        public var rejected: [String]
+        /// Set when nothing can serve the hook for a reason larger than attach types.
+        public var unavailableReason: String?
+        /// Filled after attaching.
+        public var status: ProbePlanEntry.Status = .unavailable
+        public var attachError: String?
+    }
+
+    public var choices: [Choice]
+
+    /// The plan as the dump and `dpas-trace plan` show it.
+    public var entries: [ProbePlanEntry] {
+        choices.map { choice in
+            var detail = choice.rejected
+            if let reason = choice.unavailableReason { detail.insert(reason, at: 0) }
+            if let error = choice.attachError { detail.insert(error, at: 0) }
+            var lost = choice.status == .attached ? nil : choice.hook.costWhenMissing
+            if choice.hook.isSleepHook, choice.unavailableReason == ProbePlanner.noHybridPolling {
+                lost = "nothing lost: this kernel never sleeps in the poll path, so sleep-ratio has nothing to measure"
+            }
+            return ProbePlanEntry(
+                hook: choice.hook.rawValue, target: choice.chosen?.target ?? "-",
+                attachType: choice.chosen?.attachType ?? "none", status: choice.status,
+                detail: detail.isEmpty ? "best option available" : detail.joined(separator: "; "), cost: lost)
+        }
+    }
+
+    public func choice(_ hook: Hook) -> Choice? { choices.first { $0.hook == hook } }
+}
+
+/// Chooses a candidate per hook from what the kernel offers.
+public struct ProbePlanner: Sendable {
+    public var facts: KernelFacts
+    /// Attach the sleep tracepoints even without hybrid polling (tests: proves they pass the verifier).
+    public var forceSleepTracepoints: Bool
+    /// Attach types ruled out at load time (e.g. fentry refused with EPERM), with the reason.
+    public var refusedKinds: [ProbeCandidate.Kind: String] = [:]
+    /// Candidates that failed to load, by program name, with the reason.
+    public var failedPrograms: [String: String] = [:]
+
+    static let noHybridPolling = "no hybrid polling in this kernel (removed in 6.4: request_queue has no poll_nsec)"
+
+    public init(facts: KernelFacts, forceSleepTracepoints: Bool = false) {
+        self.facts = facts
+        self.forceSleepTracepoints = forceSleepTracepoints
+    }
+
+    /// Every candidate for a hook, best first, whether usable or not.
+    func candidates(for hook: Hook) -> [ProbeCandidate] {
+        let poll = facts.pollFunction ?? "blk_mq_poll"
+        switch hook {
+        case .requestStart:
+            let btfIssue = facts.btfTracepointArgs["block_rq_issue"] == 2 ? "rq_issue_btf_q_rq" : "rq_issue_btf"
+            return [
+                ProbeCandidate(kind: .fentry, target: "blk_mq_start_request", programs: [("rq_start_fentry", false)]),
+                ProbeCandidate(kind: .kprobe, target: "blk_mq_start_request", programs: [("rq_start_kprobe", false)]),
+                ProbeCandidate(kind: .tpBTF, target: "block:block_rq_issue", programs: [(btfIssue, false)]),
+                ProbeCandidate(kind: .tracepoint, target: "block:block_rq_issue", programs: [("rq_issue_tp", false)]),
+            ]
+        case .requestDone:
+            return [
+                ProbeCandidate(kind: .tpBTF, target: "block:block_rq_complete", programs: [("rq_done_btf", false)]),
+                ProbeCandidate(kind: .tracepoint, target: "block:block_rq_complete", programs: [("rq_done_tp", false)]),
+            ]
+        case .pollWindow:
+            return [
+                ProbeCandidate(kind: .fentry, target: poll, programs: [("poll_enter_fentry", false), ("poll_exit_fexit", true)]),
+                ProbeCandidate(kind: .kprobe, target: poll, programs: [("poll_enter_kprobe", false), ("poll_exit_kretprobe", true)]),
+            ]
+        case .sleeperArm:
+            let target = "hrtimer_sleeper_start_expires"
+            return [
+                ProbeCandidate(kind: .fentry, target: target, programs: [("arm_enter_fentry", false), ("arm_exit_fexit", true)]),
+                ProbeCandidate(kind: .kprobe, target: target, programs: [("arm_enter_kprobe", false), ("arm_exit_kretprobe", true)]),
+            ]
+        case .ioSchedule:
+            return [
+                ProbeCandidate(kind: .fentry, target: "io_schedule", programs: [("io_schedule_fentry", false)]),
+                ProbeCandidate(kind: .kprobe, target: "io_schedule", programs: [("io_schedule_kprobe", false)]),
+            ]
+        case .timerStart:
+            return [ProbeCandidate(kind: .tracepoint, target: "timer:hrtimer_start", programs: [("hrtimer_start_tp", false)])]
+        case .timerExpire:
+            return [ProbeCandidate(kind: .tracepoint, target: "timer:hrtimer_expire_entry", programs: [("hrtimer_expire_tp", false)])]
+        case .timerCancel:
+            return [ProbeCandidate(kind: .tracepoint, target: "timer:hrtimer_cancel", programs: [("hrtimer_cancel_tp", false)])]
+        case .contextSwitch:
+            return [ProbeCandidate(kind: .tracepoint, target: "sched:sched_switch", programs: [("sched_switch_tp", false)])]
+        case .dpasMode:
+            return []
+        }
+    }
+
+    /// Why a candidate cannot be used on this kernel, or nil if it can.
+    func unusable(_ candidate: ProbeCandidate) -> String? {
+        for program in candidate.programs {
+            if let failure = failedPrograms[program.name] { return failure }
+        }
+        if let refusal = refusedKinds[candidate.kind] { return refusal }
+        switch candidate.kind {
+        case .fentry:
+            if !facts.hasBTF { return "no kernel BTF (/sys/kernel/btf/vmlinux)" }
+            if !facts.btfFunctions.contains(candidate.target) {
+                return facts.symbols[candidate.target] == nil
+                    ? "\(candidate.target) is not a symbol (inlined or absent)" : "\(candidate.target) has no BTF function record"
+            }
+        case .kprobe:
+            if !facts.hasKprobes { return "kprobes not available (CONFIG_KPROBES / CONFIG_KPROBE_EVENTS off)" }
+            if facts.symbols[candidate.target] == nil { return "\(candidate.target) not in /proc/kallsyms (inlined or absent)" }
+        case .tpBTF:
+            let name = String(candidate.target.split(separator: ":").last ?? "")
+            if !facts.hasBTF { return "no kernel BTF" }
+            if facts.btfTracepointArgs[name] == nil { return "no BTF prototype btf_trace_\(name)" }
+        case .tracepoint:
+            let path = candidate.target.replacingOccurrences(of: ":", with: "/")
+            if facts.tracefsPath == nil { return "tracefs not mounted and could not be mounted" }
+            if !facts.tracepoints.contains(path) { return "tracepoint \(candidate.target) not in tracefs" }
+        }
+        return nil
+    }
+
+    /// The plan for this kernel (before attaching; statuses are filled in by the session).
+    public func plan() -> ProbePlan {
+        var choices: [ProbePlan.Choice] = []
+        for hook in Hook.allCases {
+            var choice = ProbePlan.Choice(hook: hook, chosen: nil, rejected: [])
+            if hook == .dpasMode {
+                choice.unavailableReason = facts.isDPASKernel
+                    ? "DPAS kernel (irq_poll_switch present) but this build has no mode hooks yet"
+                    : "not a DPAS kernel (no irq_poll_switch in /proc/kallsyms)"
+                choices.append(choice)
+                continue
+            }
+            if hook.isSleepHook && !facts.hasHybridPolling && !forceSleepTracepoints {
+                choice.unavailableReason = ProbePlanner.noHybridPolling
+                choices.append(choice)
+                continue
+            }
+            if hook == .requestDone, let start = choices.first(where: { $0.hook == .requestStart })?.chosen {
+                // Completions are matched to starts by request pointer, or by dev+sector on classic tracepoints.
+                let wantClassic = start.kind == .tracepoint
+                for candidate in candidates(for: hook) {
+                    if (candidate.kind == .tracepoint) != wantClassic {
+                        choice.rejected.append("\(candidate.attachType): must match the request-start hook (\(start.attachType))")
+                    } else if let why = unusable(candidate) {
+                        choice.rejected.append("\(candidate.attachType): \(why)")
+                    } else {
+                        choice.chosen = candidate
+                        break
+                    }
+                }
+                choices.append(choice)
+                continue
+            }
+            for candidate in candidates(for: hook) {
+                if let why = unusable(candidate) {
+                    choice.rejected.append("\(candidate.attachType): \(why)")
+                } else if choice.chosen == nil {
+                    choice.chosen = candidate
+                    break
+                }
+            }
+            if hook.isSleepHook, hook != .pollWindow,
+               let window = choices.first(where: { $0.hook == .pollWindow }), window.chosen == nil, !forceSleepTracepoints {
+                choice.chosen = nil
+                choice.unavailableReason = "needs the poll window hook, which is unavailable"
+            }
+            choices.append(choice)
+        }
+        return ProbePlan(choices: choices)
+    }
+}

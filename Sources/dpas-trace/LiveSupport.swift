@@ -1,0 +1,186 @@
+import ArgumentParser
+import DPASTraceCore
+import DPASTraceKernel
+import Foundation
+
+/// Options shared by every live command.
+struct LiveOptions: ParsableArguments {
+    @Option(name: .long, help: "Trace only this disk, e.g. nvme0n1 (default: every disk).")
+    var device: String?
+
+    @Option(name: .long, help: "Stop after this many seconds (default: until Ctrl-C / SIGTERM).")
+    var duration: Double?
+
+    @Option(name: .long, help: "Also print the numbers of every interval of this many seconds.")
+    var interval: Double?
+
+    @Option(name: .long, help: "Trace only requests started by this process ID.")
+    var pid: UInt32?
+
+    @Flag(name: .long, help: "Print the probe plan and libbpf's messages on stderr.")
+    var verbose = false
+
+    func validate() throws {
+        if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
+        if let interval, interval <= 0 { throw ValidationError("--interval must be positive") }
+    }
+}
+
+/// Ctrl-C / SIGTERM set a flag that the poll loop checks; the blocking poll returns with EINTR.
+enum StopSignal {
+    nonisolated(unsafe) static var requested: sig_atomic_t = 0
+
+    static func install() {
+        requested = 0
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in StopSignal.requested = 1 }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0 // no SA_RESTART: interrupt the poll
+        sigaction(SIGINT, &action, nil)
+        sigaction(SIGTERM, &action, nil)
+    }
+}
+
+/// Runs a live tracing session: attach, poll until the duration ends or a stop signal arrives,
+/// report intervals, detach. Every kernel-side error becomes one line on stderr and exit status 1.
+enum Live {
+    static func stderr(_ text: String) {
+        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
+
+    /// Opens the session with the plan printed on --verbose, and the libbpf warnings summarized.
+    static func open(_ options: LiveOptions, streamEvents: Bool) throws -> TraceSession {
+        let session: TraceSession
+        do {
+            session = try TraceSession(options: TraceSession.Options(
+                device: options.device, processID: options.pid, streamEvents: streamEvents))
+        } catch let error as KernelError {
+            if options.verbose { LibBPFLog.captured.forEach { stderr($0.text) } }
+            throw Offline.fail(error.message)
+        }
+        if options.verbose {
+            stderr(PlanText.render(session.plan.entries, facts: session.facts))
+            session.libbpfMessages.forEach { stderr($0.text) }
+        } else if !session.unexplainedWarnings.isEmpty {
+            stderr("dpas-trace: libbpf reported \(session.unexplainedWarnings.count) warning(s) while loading (see --verbose)")
+        }
+        for entry in session.plan.entries where entry.status == .failed {
+            stderr("dpas-trace: warning: \(entry.hook) could not be attached: \(entry.detail)")
+        }
+        return session
+    }
+
+    /// Polls until done. `onEvents` gets every ring-buffer batch; `onInterval` the numbers of each
+    /// --interval period. Returns the reason the run ended.
+    @discardableResult
+    static func run(_ session: TraceSession, _ options: LiveOptions,
+                    onEvents: (UnsafeBufferPointer<TraceEvent>) throws -> Void = { _ in },
+                    onInterval: (KernelSnapshot) throws -> Void = { _ in },
+                    onTick: () throws -> Void = {}) throws -> String {
+        StopSignal.install()
+        let start = Date()
+        var nextInterval = options.interval.map { start.addingTimeInterval($0) }
+        var previous = try session.snapshot()
+        var batch: [TraceEvent] = []
+        batch.reserveCapacity(4096)
+        var lastTick = start
+        while true {
+            if StopSignal.requested != 0 { return "stopped by signal" }
+            if let duration = options.duration, Date().timeIntervalSince(start) >= duration { return "duration reached" }
+            var timeout: Int32 = 100
+            if let duration = options.duration {
+                let left = duration - Date().timeIntervalSince(start)
+                timeout = Int32(max(1, min(100, left * 1000)))
+            }
+            let handled = session.poll(timeoutMs: timeout) { batch.append($0.pointee) }
+            if handled < 0 { throw Offline.fail("reading the BPF ring buffer failed: \(String(cString: strerror(Int32(-handled))))") }
+            if !batch.isEmpty {
+                try batch.withUnsafeBufferPointer { try onEvents($0) }
+                batch.removeAll(keepingCapacity: true)
+            }
+            let now = Date()
+            if now.timeIntervalSince(lastTick) >= 1 {
+                lastTick = now
+                try onTick()
+            }
+            if let due = nextInterval, now >= due, let interval = options.interval {
+                let current = try session.snapshot()
+                try onInterval(current.since(previous))
+                previous = current
+                nextInterval = due.addingTimeInterval(interval)
+            }
+        }
+    }
+
+    /// Warnings for the report: hooks that are missing and what that costs.
+    static func completeness(_ session: TraceSession, _ snapshot: KernelSnapshot, hooks: [Hook]) -> TraceCompleteness {
+        var warnings: [String] = []
+        for hook in hooks {
+            guard let choice = session.plan.choice(hook), choice.status != .attached else { continue }
+            let entry = session.plan.entries.first { $0.hook == hook.rawValue }
+            warnings.append("\(hook.rawValue) not attached (\(entry?.detail ?? "unavailable")): \(entry?.cost ?? "")")
+        }
+        let full = snapshot.mapFullTotal
+        if full > 0 { warnings.append("\(full) samples missed because a BPF map was full") }
+        return TraceCompleteness(lostEvents: snapshot.lostEvents, warnings: warnings)
+    }
+}
+
+/// Text form of the probe plan (plan command and --verbose).
+enum PlanText {
+    static func render(_ entries: [ProbePlanEntry], facts: KernelFacts) -> String {
+        var lines = ["Probe plan for Linux \(facts.release)"]
+        lines.append("  BTF: \(facts.hasBTF ? "yes" : "no")   kprobes: \(facts.hasKprobes ? "yes" : "no")   tracefs: \(facts.tracefsPath ?? "not mounted")   hybrid polling: \(facts.hasHybridPolling ? "yes" : "no (removed in 6.4)")   DPAS: \(facts.isDPASKernel ? "yes" : "no")")
+        lines.append("  QUEUE_FLAG_STATS: bit \(facts.queueFlagStatsBit) (\(facts.queueFlagStatsSource))")
+        lines.append("")
+        for entry in entries {
+            lines.append("  \(entry.hook)")
+            lines.append("      \(entry.status.rawValue): \(entry.attachType) \(entry.target)")
+            lines.append("      why: \(entry.detail)")
+            if let cost = entry.cost { lines.append("      cost: \(cost)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The live halves of sleep-ratio and buckets: the in-kernel aggregates through the same
+/// accumulators and renderers as the offline path, so live tables and reports agree.
+extension Live {
+    static let sleepHooks: [Hook] = [.pollWindow, .sleeperArm, .timerStart, .timerExpire, .contextSwitch]
+
+    static func sleepRatio(_ options: LiveOptions, perCPU: Bool, json: Bool) throws {
+        let session = try open(options, streamEvents: false)
+        defer { session.close() }
+        func render(_ snapshot: KernelSnapshot, heading: String?) throws {
+            var accumulator = SleepRatioAccumulator(perCPU: perCPU)
+            snapshot.addSleeps(to: &accumulator)
+            let report = accumulator.report(completeness: completeness(session, snapshot, hooks: sleepHooks))
+            if let heading, !json { Offline.emit(heading + "\n") }
+            Offline.emit(json ? try Offline.json(report) : TextRenderer.sleepRatio(report))
+        }
+        var intervalIndex = 0
+        try run(session, options, onInterval: { delta in
+            intervalIndex += 1
+            try render(delta, heading: "--- interval \(intervalIndex) (\(options.interval ?? 0) s)")
+        })
+        try render(try session.snapshot(), heading: options.interval == nil ? nil : "--- total")
+    }
+
+    static func buckets(_ options: LiveOptions, json: Bool) throws {
+        let session = try open(options, streamEvents: false)
+        defer { session.close() }
+        func render(_ snapshot: KernelSnapshot, heading: String?) throws {
+            var accumulator = BucketAccumulator()
+            snapshot.addBuckets(to: &accumulator)
+            let report = accumulator.report(completeness: completeness(session, snapshot, hooks: [.requestStart]))
+            if let heading, !json { Offline.emit(heading + "\n") }
+            Offline.emit(json ? try Offline.json(report) : TextRenderer.buckets(report))
+        }
+        var intervalIndex = 0
+        try run(session, options, onInterval: { delta in
+            intervalIndex += 1
+            try render(delta, heading: "--- interval \(intervalIndex) (\(options.interval ?? 0) s)")
+        })
+        try render(try session.snapshot(), heading: options.interval == nil ? nil : "--- total")
+    }
+}

@@ -1,0 +1,160 @@
+import DPASTraceSynthetic
+import Foundation
+import Testing
+@testable import DPASTraceCore
+
+/// `dpas-trace top`: the pure frame layout, and the real binary driven in tmux on a replayed dump.
+struct TopScreenTests {
+    private func syntheticModel(events: UInt64) -> TopModel {
+        var configuration = SyntheticWorkload.Configuration()
+        configuration.events = events
+        var model = TopModel()
+        for event in SyntheticWorkload(configuration) { model.consume(event) }
+        return model
+    }
+
+    @Test func frameShowsEveryHistogramAndFitsTheTerminal() {
+        let model = syntheticModel(events: 20_000)
+        let status = TopScreen.Status(source: "test", elapsedSeconds: 3, intervalSeconds: 1)
+        for (width, height) in [(80, 24), (140, 60), (200, 100)] {
+            let lines = TopScreen.render(model, status: status, width: width, height: height)
+            #expect(lines.count <= height, "\(width)x\(height)")
+            #expect(lines.allSatisfy { $0.count <= width }, "\(width)x\(height)")
+            #expect(lines[1].hasPrefix("lost events: 0"))
+        }
+        let full = TopScreen.render(model, status: status, width: 160, height: nil).joined(separator: "\n")
+        for section in ["REQUESTED SLEEP, SLEPT", "REQUESTED SLEEP, NO SLEEP", "ACTUAL SLEEP", "OVERSLEEP",
+                        "I/O COMPLETION LATENCY", "POLL-STATS BUCKETS", "PER CPU"] {
+            #expect(full.contains(section), "missing \(section)")
+        }
+        // Every 4 KiB read is bucket 6 in the synthetic stream.
+        #expect(full.contains("     6 : "))
+        #expect(!full.contains("    -1 : "))
+    }
+
+    @Test func log2RowsAddUpToTheHistogram() {
+        var histogram = LatencyHistogram()
+        for value: UInt64 in [0, 1, 5, 100, 127, 128, 3_960, 4_000, 1_000_000] { histogram.add(value, times: 3) }
+        let rows = Log2Histogram.fold(histogram)
+        #expect(rows.reduce(0, +) == histogram.count)
+        #expect(rows[6] == 6)   // 100 and 127 in [64, 128)
+        #expect(rows[7] == 3)   // 128
+        #expect(rows[11] == 6)  // 3960 and 4000 in [2048, 4096)
+        let lines = Log2Histogram.render(histogram, barWidth: 20)
+        #expect(lines.first?.contains("count") == true)
+        #expect(lines.contains { $0.contains("2048 -> 4095") && $0.contains("|********************|") })
+        #expect(Log2Histogram.render(LatencyHistogram()) == ["(no data)"])
+    }
+
+    @Test func clearKeepsModesAndLosses() {
+        var model = syntheticModel(events: 5_000)
+        model.lostEvents = 7
+        let modes = model.cpus.mapValues(\.mode)
+        model.clear()
+        #expect(model.events == 0 && model.sleepAttempts == 0 && model.bucketCounts.allSatisfy { $0 == 0 })
+        #expect(model.lostEvents == 7)
+        #expect(model.cpus.mapValues(\.mode) == modes)
+    }
+
+    // MARK: - The real binary in tmux
+
+    private static let tmux = "/usr/bin/tmux"
+    private static var buildDirectory: URL {
+        URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+            .deletingLastPathComponent()
+    }
+
+    @discardableResult
+    private func run(_ tool: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text
+    }
+
+    /// tmux commands other than capture-pane: output discarded, because `new-session` may fork the
+    /// tmux server, which would hold a pipe open forever.
+    private func tmux(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.tmux)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+    }
+
+    private func writeSyntheticDump(events: UInt64) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appending(path: "dpt-top-\(getpid())-\(events).dpt").path
+        let writer = try DumpWriter(path: path, header: DumpHeader(kernelRelease: "synthetic", hostname: "test",
+                                                                   createdRealtimeNs: 0, bootTimeOffsetNs: 0, command: ["test"]))
+        var configuration = SyntheticWorkload.Configuration()
+        configuration.events = events
+        for event in SyntheticWorkload(configuration) { try writer.append(event) }
+        try writer.recordLost(perCPU: [0, 3])
+        try writer.finish()
+        return path
+    }
+
+    private func waitForScreen(_ session: String, containing needle: String, seconds: Double = 20) throws -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        var screen = ""
+        while Date() < deadline {
+            screen = try run(Self.tmux, ["capture-pane", "-p", "-t", session])
+            if screen.contains(needle) { return screen }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        Issue.record("tmux screen never showed '\(needle)'; last screen:\n\(screen)")
+        return screen
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux (scripts/install-deps installs it)"))
+    func topInTmuxShowsHistogramsAndQuitsOnQ() throws {
+        let binary = Self.buildDirectory.appending(path: "dpas-trace").path
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build dpas-trace first (swift build)")
+        let dump = try writeSyntheticDump(events: 50_000)
+        defer { try? FileManager.default.removeItem(atPath: dump) }
+        let session = "dpt-top-\(getpid())"
+        let done = FileManager.default.temporaryDirectory.appending(path: "\(session).exit").path
+        try tmux(["new-session", "-d", "-s", session, "-x", "150", "-y", "60",
+                            "\(binary) top --from \(dump) --speed 0 --interval 0.2; echo $? > \(done); sleep 60"])
+        defer { try? tmux(["kill-session", "-t", session]) }
+
+        let screen = try waitForScreen(session, containing: "ended")
+        #expect(screen.contains("REQUESTED SLEEP, SLEPT"))
+        #expect(screen.contains("POLL-STATS BUCKETS"))
+        #expect(screen.contains("lost events: 3"))
+        #expect(screen.contains("|***"))
+
+        try tmux(["send-keys", "-t", session, "p"])
+        _ = try waitForScreen(session, containing: "PAUSED")
+        try tmux(["send-keys", "-t", session, "c"])
+        _ = try waitForScreen(session, containing: "events: 0 ")
+        try tmux(["send-keys", "-t", session, "q"])
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: done) && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        let status = try String(contentsOfFile: done, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        try? FileManager.default.removeItem(atPath: done)
+        #expect(status == "0", "top exited with \(status)")
+        // The final summary is printed on the normal screen after leaving the full screen.
+        let after = try run(Self.tmux, ["capture-pane", "-p", "-t", session])
+        #expect(after.contains("dpas-trace top — replay of"))
+    }
+
+    @Test func topWithoutTerminalPrintsPlainFrames() throws {
+        let binary = Self.buildDirectory.appending(path: "dpas-trace").path
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build dpas-trace first (swift build)")
+        let dump = try writeSyntheticDump(events: 20_000)
+        defer { try? FileManager.default.removeItem(atPath: dump) }
+        let output = try run(binary, ["top", "--from", dump, "--speed", "0", "--interval", "0.1"])
+        #expect(!output.contains("\u{1B}["), "no escape sequences when stdout is not a terminal")
+        #expect(output.components(separatedBy: "dpas-trace top — replay of").count - 1 >= 2, "periodic frames plus the summary")
+        #expect(output.contains("ended"))
+    }
+}

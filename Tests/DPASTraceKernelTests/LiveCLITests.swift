@@ -1,0 +1,127 @@
+import DPASTraceCore
+@testable import DPASTraceKernel
+import Foundation
+import Testing
+
+/// A dpas-trace child process whose stderr is collected as it arrives.
+private final class TracerProcess: @unchecked Sendable {
+    let process = Process()
+    private let out = Pipe(), err = Pipe()
+    private let lock = NSLock()
+    private var errText = ""
+    private var outData = Data()
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = try #require(SystemSnapshotCLITests.binary)
+        process.arguments = arguments
+        process.standardOutput = out
+        process.standardError = err
+        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let chunk = handle.availableData
+            guard let self else { return }
+            self.lock.lock(); self.errText += String(decoding: chunk, as: UTF8.self); self.lock.unlock()
+        }
+        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let chunk = handle.availableData
+            guard let self else { return }
+            self.lock.lock(); self.outData.append(chunk); self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    var stderr: String { lock.lock(); defer { lock.unlock() }; return errText }
+    var stdout: Data { lock.lock(); defer { lock.unlock() }; return outData }
+
+    /// Waits until stderr contains `text` (the tracer prints it once its probes are attached).
+    func waitFor(_ text: String, timeout: TimeInterval = 30) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if stderr.contains(text) { return true }
+            if !process.isRunning { return stderr.contains(text) }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    /// SIGINT, then wait for a clean exit; returns the exit status.
+    func interrupt() -> Int32 {
+        process.interrupt()
+        process.waitUntilExit()
+        Thread.sleep(forTimeInterval: 0.1) // let the readability handlers drain
+        err.fileHandleForReading.readabilityHandler = nil
+        out.fileHandleForReading.readabilityHandler = nil
+        lock.lock(); outData.append(out.fileHandleForReading.readDataToEndOfFile()); lock.unlock()
+        return process.terminationStatus
+    }
+}
+
+@Suite(.serialized)
+struct LiveCLITests {
+    /// `record` + `report` and the live `buckets` table describe the same I/O with the same numbers.
+    @Test func recordReportAndLiveBucketsAgree() throws {
+        guard Privilege.isSufficient else { return print("SKIPPED: needs root or CAP_BPF + CAP_PERFMON to load BPF") }
+        guard SystemSnapshotCLITests.binary != nil else {
+            return print("SKIPPED: no dpas-trace binary beside the test runner; build the product first (swift build)")
+        }
+        let pid = String(getpid())
+        let dump = NSTemporaryDirectory() + "dpas-trace-cli-test-\(getpid()).dpt"
+        defer { unlink(dump) }
+        let directory = FileManager.default.currentDirectoryPath
+        let file = "\(directory)/dpas-trace-cli-test-\(getpid()).bin"
+        defer { unlink(file) }
+        try Data(repeating: 1, count: 1 << 20).write(to: URL(fileURLWithPath: file))
+
+        let recorder = try TracerProcess(["record", "-o", dump, "--pid", pid, "--verbose"])
+        let live = try TracerProcess(["buckets", "--json", "--pid", pid, "--verbose"])
+        #expect(recorder.waitFor("Probe plan"), "record did not start: \(recorder.stderr)")
+        #expect(live.waitFor("Probe plan"), "buckets did not start: \(live.stderr)")
+
+        // 30 × 4 KiB O_DIRECT reads of this process.
+        let fd = open(file, O_RDONLY | oDirect)
+        #expect(fd >= 0)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+        for i in 0..<30 { _ = pread(fd, buffer, 4096, off_t(i * 8192)) }
+        buffer.deallocate()
+        close(fd)
+        Thread.sleep(forTimeInterval: 0.5)
+
+        #expect(live.interrupt() == 0, "\(live.stderr)")
+        #expect(recorder.interrupt() == 0, "\(recorder.stderr)")
+        #expect(recorder.stderr.contains("lost events: 0"))
+
+        let liveReport = try JSONSerialization.jsonObject(with: live.stdout) as? [String: Any]
+        let rows = try #require(liveReport?["rows"] as? [[String: Any]])
+        let liveRead6 = rows.first { ($0["bucket"] as? Int) == 6 && ($0["direction"] as? String) == "read" }
+        #expect((liveRead6?["count"] as? Int) == 30)
+
+        let analysis = try DumpAnalysis.run(path: dump)
+        let fromDump = analysis.report.buckets
+        #expect(fromDump.rows.first { $0.bucket == 6 && $0.direction == "read" }?.count == 30)
+        // Same rows, same counts: live aggregates and the recorded events agree.
+        let liveCounts = rows.compactMap { row -> String? in
+            guard let b = row["bucket"] as? Int, let d = row["direction"] as? String, let c = row["count"] as? Int else { return nil }
+            return "\(b)/\(d)=\(c)"
+        }.sorted()
+        #expect(liveCounts == fromDump.rows.map { "\($0.bucket)/\($0.direction)=\($0.count)" }.sorted())
+    }
+
+    @Test func withoutPrivilegeTheErrorNamesTheCapability() throws {
+        guard geteuid() == 0 else { return print("SKIPPED: needs root to drop to an unprivileged user for this check") }
+        guard let binary = SystemSnapshotCLITests.binary,
+              FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+            return print("SKIPPED: needs the dpas-trace binary and setpriv (util-linux)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", binary.path, "buckets", "--duration", "1"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        #expect(text.contains("CAP_BPF") && text.contains("CAP_PERFMON"))
+        #expect(text.split(separator: "\n").count == 1, "one line: \(text)")
+    }
+}

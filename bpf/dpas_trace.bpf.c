@@ -1,0 +1,738 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dpas-trace's BPF programs: one object, several alternative programs per hook.
+ * The Swift loader picks one program per hook for the running kernel (the
+ * probe plan), switches the others' autoload off, and attaches what it chose.
+ *
+ * Hooks (alternatives in the order the plan tries them):
+ *   request start   fentry / kprobe blk_mq_start_request, tp_btf block_rq_issue
+ *                   (5.11+ and 5.10 argument lists), tracepoint block/block_rq_issue
+ *   completion      tp_btf block_rq_complete, tracepoint block/block_rq_complete
+ *   poll window     fentry+fexit / kprobe+kretprobe on blk_poll (<= 5.17) or blk_mq_poll
+ *   sleeper arming  fentry+fexit / kprobe+kretprobe on hrtimer_sleeper_start_expires
+ *   io_schedule     fentry / kprobe
+ *   timer + sched   tracepoints timer/hrtimer_start, hrtimer_expire_entry,
+ *                   hrtimer_cancel, sched/sched_switch
+ *
+ * By default everything is aggregated here in per-CPU maps; per-event records
+ * go to the ring buffer only when emit_events is set (record).
+ */
+#include <linux/bpf.h>
+#define __VMLINUX_H__ 1 /* bpf_tracing.h: use the kernel's pt_regs names (di, si, ...) */
+#include "dpt_kernel_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "dpas_trace_events.h"
+#include "dpt_aggregates.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+_Static_assert(DPT_AGG_HIST_BINS == DPT_HIST_BINS, "aggregate and event histograms must share bins");
+
+/* Set by the loader before load (read-only after: the verifier prunes on them). */
+const volatile u32 target_dev = 0;          /* disk dev_t (major << 20 | minor); 0 = every disk */
+const volatile u32 target_tgid = 0;         /* only requests started by this process; 0 = all */
+const volatile u8 emit_events = 0;          /* stream per-event records through the ring buffer */
+const volatile u64 hrtimer_wakeup_addr = 0; /* address of hrtimer_wakeup (from /proc/kallsyms) */
+const volatile u32 queue_flag_stats_bit = 20; /* QUEUE_FLAG_STATS: a #define (20) before 6.10, an enum after */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22); /* resized by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DPT_CNT_COUNT);
+	__type(key, u32);
+	__type(value, u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, DPT_BUCKET_KEYS_MAX);
+	__type(key, struct dpt_bucket_key);
+	__type(value, u64);
+} bucket_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, DPT_SLEEP_EXACT_MAX);
+	__type(key, u64);
+	__type(value, struct dpt_sleep_stats);
+} sleep_exact SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DPT_SLEEP_LOG2_ROWS);
+	__type(key, u32);
+	__type(value, struct dpt_sleep_stats);
+} sleep_log2 SEC(".maps");
+
+/* One zeroed value: the template for new sleep_exact rows (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct dpt_sleep_stats);
+} sleep_zero SEC(".maps");
+
+/* Requests started (and kept by the filters) -> start time and issuer, for completions
+ * (which run in interrupt context: the current task there is not the issuer). */
+struct rq_start_info {
+	u64 ts;
+	u32 pid;
+	u32 tid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, struct rq_start_info);
+} rq_started SEC(".maps");
+
+/* Threads inside blk_poll / blk_mq_poll. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, u32);
+} in_poll SEC(".maps");
+
+/* One hybrid sleep attempt in progress, per polling thread. */
+struct sleep_state {
+	u64 timer;
+	u64 requested_exact;
+	u64 armed_ns;
+	u64 expires_ns;
+	u64 fired_ns;
+	u64 out_since;  /* switched out at (0: running) */
+	u64 slept_ns;
+	u32 flags;
+	u8 arming;      /* inside hrtimer_sleeper_start_expires */
+	u8 active;      /* armed and not yet resolved */
+	u8 switched;    /* switched out at least once while armed */
+	u8 has_exact;   /* requested_exact read from the sleeper before arming */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, struct sleep_state);
+} sleep_by_tid SEC(".maps");
+
+/* Armed sleeper timer -> polling thread (the timer fires in another context). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u64);
+	__type(value, u32);
+} timer_owner SEC(".maps");
+
+static __always_inline void count(u32 idx)
+{
+	u64 *c = bpf_map_lookup_elem(&counters, &idx);
+	if (c)
+		*c += 1;
+}
+
+static __always_inline struct dpt_event *reserve_event(void)
+{
+	struct dpt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(DPT_CNT_RINGBUF_LOST);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	return e;
+}
+
+static __always_inline void fill_task(struct dpt_event *e)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	e->pid = id >> 32;
+	e->tid = (u32)id;
+	e->cpu = bpf_get_smp_processor_id();
+	e->ts_ns = bpf_ktime_get_ns();
+	e->mode_from = DPT_MODE_UNKNOWN;
+	e->mode_to = DPT_MODE_UNKNOWN;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+struct rq_info {
+	u32 dev;
+	u32 nr_sectors;
+	u32 stats_sectors;
+	u8 ddir;
+	u8 polled;
+	u8 queue_stats;
+	u8 stats_known;
+};
+
+static __always_inline u32 disk_devt(struct gendisk *disk)
+{
+	if (!disk)
+		return 0;
+	u32 major = BPF_CORE_READ(disk, major);
+	u32 minor = BPF_CORE_READ(disk, first_minor);
+	return (major << 20) | minor;
+}
+
+static __always_inline struct request_queue *rq_queue(struct request *rq)
+{
+	if (bpf_core_field_exists(rq->q))
+		return BPF_CORE_READ(rq, q);
+	return BPF_CORE_READ(rq, mq_hctx, queue);
+}
+
+static __always_inline void read_request(struct request *rq, struct rq_info *info)
+{
+	struct request_queue *q = rq_queue(rq);
+	struct gendisk *disk = 0;
+	struct request___rq_disk *old = (void *)rq;
+	struct request_queue___disk *qd = (void *)q;
+
+	if (bpf_core_field_exists(old->rq_disk))
+		disk = BPF_CORE_READ(old, rq_disk);
+	else if (bpf_core_field_exists(qd->disk))
+		disk = BPF_CORE_READ(qd, disk);
+	info->dev = disk_devt(disk);
+
+	u32 cmd_flags = BPF_CORE_READ(rq, cmd_flags);
+	info->ddir = cmd_flags & 1; /* op_is_write(req_op(rq)) */
+	info->nr_sectors = BPF_CORE_READ(rq, __data_len) >> 9;
+
+	u32 polled_bit = 0;
+	if (bpf_core_enum_value_exists(enum req_flag_bits, __REQ_POLLED))
+		polled_bit = bpf_core_enum_value(enum req_flag_bits, __REQ_POLLED);
+	else if (bpf_core_enum_value_exists(enum req_flag_bits, __REQ_HIPRI))
+		polled_bit = bpf_core_enum_value(enum req_flag_bits, __REQ_HIPRI);
+	info->polled = polled_bit ? (cmd_flags >> (polled_bit & 31)) & 1 : 0;
+
+	unsigned long qflags = q ? BPF_CORE_READ(q, queue_flags) : 0;
+	info->queue_stats = (qflags >> (queue_flag_stats_bit & 63)) & 1;
+	/*
+	 * Both hooks run at the top of blk_mq_start_request, before it stores
+	 * stats_sectors; mirror the kernel: "if (QUEUE_FLAG_STATS)
+	 * rq->stats_sectors = blk_rq_sectors(rq)", otherwise it stays 0.
+	 */
+	info->stats_sectors = info->queue_stats ? info->nr_sectors : 0;
+	info->stats_known = 1;
+}
+
+static __always_inline void record_start(void *rq_ptr, struct rq_info *info)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	if (target_tgid && (u32)(id >> 32) != target_tgid)
+		return;
+	if (target_dev && info->dev != target_dev)
+		return;
+
+	count(DPT_CNT_RQ_START);
+	u64 now = bpf_ktime_get_ns();
+	u64 key_rq = (u64)rq_ptr;
+	struct rq_start_info started = { .ts = now, .pid = id >> 32, .tid = (u32)id };
+	if (key_rq && bpf_map_update_elem(&rq_started, &key_rq, &started, BPF_ANY))
+		count(DPT_CNT_MAP_FULL);
+
+	s8 bucket = info->stats_known ? dpt_poll_stats_bucket(info->stats_sectors, info->ddir) : -1;
+	s8 by_sectors = dpt_poll_stats_bucket(info->nr_sectors, info->ddir);
+
+	struct dpt_bucket_key key = {};
+	key.bucket = bucket;
+	key.bucket_by_sectors = by_sectors;
+	key.ddir = info->ddir;
+	key.flags = (info->polled ? DPT_BK_POLLED : 0) | (info->queue_stats ? DPT_BK_QUEUE_STATS : 0) |
+		    (info->stats_known ? DPT_BK_STATS_KNOWN : 0);
+	key.nr_sectors = info->nr_sectors;
+	key.stats_sectors = info->stats_sectors;
+	u64 *n = bpf_map_lookup_elem(&bucket_counts, &key);
+	if (n) {
+		*n += 1;
+	} else {
+		u64 one = 1;
+		if (bpf_map_update_elem(&bucket_counts, &key, &one, BPF_NOEXIST)) {
+			n = bpf_map_lookup_elem(&bucket_counts, &key); /* raced with another insert */
+			if (n)
+				*n += 1;
+			else
+				count(DPT_CNT_MAP_FULL);
+		}
+	}
+
+	if (!emit_events)
+		return;
+	struct dpt_event *e = reserve_event();
+	if (!e)
+		return;
+	fill_task(e);
+	e->ts_ns = now;
+	e->kind = DPT_EV_RQ_START;
+	e->rq = key_rq;
+	e->dev = info->dev;
+	e->flags = (info->polled ? DPT_F_POLLED : 0) | (info->queue_stats ? DPT_F_QUEUE_STATS : 0);
+	e->nr_sectors = info->nr_sectors;
+	e->stats_sectors = info->stats_sectors;
+	e->ddir = info->ddir;
+	e->bucket = bucket;
+	e->bucket_by_sectors = by_sectors;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void on_request_start(struct request *rq)
+{
+	struct rq_info info = {};
+	read_request(rq, &info);
+	record_start(rq, &info);
+}
+
+SEC("fentry/blk_mq_start_request")
+int BPF_PROG(rq_start_fentry, struct request *rq)
+{
+	on_request_start(rq);
+	return 0;
+}
+
+SEC("kprobe/blk_mq_start_request")
+int BPF_KPROBE(rq_start_kprobe, struct request *rq)
+{
+	on_request_start(rq);
+	return 0;
+}
+
+/* 5.11+: TP_PROTO(struct request *rq) */
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(rq_issue_btf, struct request *rq)
+{
+	on_request_start(rq);
+	return 0;
+}
+
+/* 5.10: TP_PROTO(struct request_queue *q, struct request *rq) */
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(rq_issue_btf_q_rq, struct request_queue *q, struct request *rq)
+{
+	on_request_start(rq);
+	return 0;
+}
+
+static __always_inline u8 rwbs_is_write(const char *rwbs)
+{
+	char c[8];
+	if (bpf_probe_read_kernel(c, sizeof(c), rwbs))
+		return 0;
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		if (c[i] == 0)
+			return 0;
+		if (c[i] == 'W')
+			return 1;
+	}
+	return 0;
+}
+
+/* Classic tracepoint: no struct request, so no stats_sectors, queue flags or polled bit. */
+SEC("tracepoint/block/block_rq_issue")
+int rq_issue_tp(struct trace_event_raw_block_rq *ctx)
+{
+	struct rq_info info = {};
+	u32 dev = BPF_CORE_READ(ctx, dev);
+	info.dev = dev;
+	info.nr_sectors = BPF_CORE_READ(ctx, nr_sector);
+	info.ddir = rwbs_is_write((const char *)ctx + bpf_core_field_offset(ctx->rwbs));
+	/* identity for completion matching: dev and sector (no request pointer here) */
+	u64 ident = ((u64)dev << 40) ^ BPF_CORE_READ(ctx, sector);
+	record_start((void *)ident, &info);
+	return 0;
+}
+
+static __always_inline void record_done(u64 key_rq, u32 dev, u32 nr_sectors, u8 ddir)
+{
+	struct rq_start_info *start = bpf_map_lookup_elem(&rq_started, &key_rq);
+	if (!start) {
+		/* not started under our filters, or started before we attached */
+		if (!target_tgid && (!target_dev || dev == target_dev))
+			count(DPT_CNT_RQ_DONE_UNMATCHED);
+		return;
+	}
+	u64 now = bpf_ktime_get_ns();
+	u64 latency = now - start->ts;
+	u32 pid = start->pid, tid = start->tid;
+	bpf_map_delete_elem(&rq_started, &key_rq);
+	count(DPT_CNT_RQ_DONE);
+
+	if (!emit_events)
+		return;
+	struct dpt_event *e = reserve_event();
+	if (!e)
+		return;
+	fill_task(e);
+	e->pid = pid; /* the issuer, as in RQ_START */
+	e->tid = tid;
+	e->ts_ns = now;
+	e->kind = DPT_EV_RQ_DONE;
+	e->rq = key_rq;
+	e->dev = dev;
+	e->nr_sectors = nr_sectors;
+	e->ddir = ddir;
+	e->bucket = -1;
+	e->bucket_by_sectors = dpt_poll_stats_bucket(nr_sectors, ddir);
+	e->io_latency_ns = latency;
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(rq_done_btf, struct request *rq, int error, unsigned int nr_bytes)
+{
+	struct rq_info info = {};
+	read_request(rq, &info);
+	record_done((u64)rq, info.dev, info.nr_sectors, info.ddir);
+	return 0;
+}
+
+SEC("tracepoint/block/block_rq_complete")
+int rq_done_tp(struct trace_event_raw_block_rq_completion *ctx)
+{
+	u32 dev = BPF_CORE_READ(ctx, dev);
+	u64 ident = ((u64)dev << 40) ^ BPF_CORE_READ(ctx, sector);
+	u8 ddir = rwbs_is_write((const char *)ctx + bpf_core_field_offset(ctx->rwbs));
+	record_done(ident, dev, BPF_CORE_READ(ctx, nr_sector), ddir);
+	return 0;
+}
+
+/* ----------------------------------------------------------- hybrid sleeps */
+
+static __always_inline u32 current_tid(void)
+{
+	return (u32)bpf_get_current_pid_tgid();
+}
+
+static __always_inline void add_sleep_stats(struct dpt_sleep_stats *s, u8 slept, u64 slept_ns,
+					    u64 requested, u32 flags)
+{
+	s->attempts += 1;
+	if (flags & DPT_F_IO_SCHEDULE)
+		s->io_schedule += 1;
+	if (flags & DPT_F_FIRED_DURING_ARM)
+		s->fired_during_arm += 1;
+	if (flags & DPT_F_CANCELLED)
+		s->cancelled += 1;
+	if (!slept) {
+		s->no_sleep += 1;
+		return;
+	}
+	u64 over = slept_ns > requested ? slept_ns - requested : 0;
+	s->slept += 1;
+	if (slept_ns < requested)
+		s->woke_early += 1;
+	s->slept_ns_sum += slept_ns;
+	s->oversleep_ns_sum += over;
+	if (slept_ns > s->slept_ns_max)
+		s->slept_ns_max = slept_ns;
+	if (over > s->oversleep_ns_max)
+		s->oversleep_ns_max = over;
+	u32 b = dpt_hist_bin(slept_ns) & (DPT_HIST_BINS - 1);
+	s->hist_slept[b] += 1;
+	b = dpt_hist_bin(over) & (DPT_HIST_BINS - 1);
+	s->hist_oversleep[b] += 1;
+}
+
+/* Resolve the attempt: aggregate it, stream it if recording, forget the timer. */
+static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
+{
+	u64 now = bpf_ktime_get_ns();
+	u8 slept = st->switched;
+	u64 requested;
+	if (st->has_exact) {
+		requested = st->requested_exact;
+	} else {
+		requested = st->expires_ns > st->armed_ns ? st->expires_ns - st->armed_ns : 0;
+		count(DPT_CNT_SLEEP_APPROX);
+	}
+	u32 flags = st->flags;
+	u64 slept_ns = st->slept_ns;
+	u64 timer = st->timer;
+	st->active = 0;
+	bpf_map_delete_elem(&timer_owner, &timer);
+	count(DPT_CNT_SLEEP_DONE);
+
+	u32 row = dpt_ilog2(requested) & (DPT_SLEEP_LOG2_ROWS - 1);
+	struct dpt_sleep_stats *s = bpf_map_lookup_elem(&sleep_log2, &row);
+	if (s)
+		add_sleep_stats(s, slept, slept_ns, requested, flags);
+
+	s = bpf_map_lookup_elem(&sleep_exact, &requested);
+	if (!s) {
+		u32 zero_key = 0;
+		struct dpt_sleep_stats *zero = bpf_map_lookup_elem(&sleep_zero, &zero_key);
+		/* NOEXIST may lose a race with another CPU's insert: look up either way */
+		if (zero) {
+			bpf_map_update_elem(&sleep_exact, &requested, zero, BPF_NOEXIST);
+			s = bpf_map_lookup_elem(&sleep_exact, &requested);
+		}
+		if (!s)
+			count(DPT_CNT_EXACT_OVERFLOW);
+	}
+	if (s)
+		add_sleep_stats(s, slept, slept_ns, requested, flags);
+
+	if (!emit_events)
+		return;
+	struct dpt_event *e = reserve_event();
+	if (!e)
+		return;
+	fill_task(e);
+	e->ts_ns = now;
+	e->tid = tid;
+	e->kind = DPT_EV_HYBRID_SLEEP;
+	e->flags = flags;
+	e->outcome = slept ? DPT_SLEEP_SLEPT : DPT_SLEEP_NO_SLEEP;
+	e->bucket = -1;
+	e->bucket_by_sectors = -1;
+	e->sleep_requested_ns = requested;
+	e->sleep_armed_ns = st->armed_ns;
+	e->timer_expires_ns = st->expires_ns;
+	e->timer_fired_ns = st->fired_ns;
+	e->slept_ns = slept_ns;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline struct sleep_state *state_for(u32 tid, bool create)
+{
+	struct sleep_state *st = bpf_map_lookup_elem(&sleep_by_tid, &tid);
+	if (st || !create)
+		return st;
+	struct sleep_state fresh = {};
+	if (bpf_map_update_elem(&sleep_by_tid, &tid, &fresh, BPF_NOEXIST)) {
+		st = bpf_map_lookup_elem(&sleep_by_tid, &tid);
+		if (!st)
+			count(DPT_CNT_MAP_FULL);
+		return st;
+	}
+	return bpf_map_lookup_elem(&sleep_by_tid, &tid);
+}
+
+static __always_inline void poll_enter(void)
+{
+	u32 tid = current_tid();
+	u32 one = 1;
+	count(DPT_CNT_POLL_CALLS);
+	if (bpf_map_update_elem(&in_poll, &tid, &one, BPF_ANY))
+		count(DPT_CNT_MAP_FULL);
+}
+
+static __always_inline void poll_exit(void)
+{
+	u32 tid = current_tid();
+	bpf_map_delete_elem(&in_poll, &tid);
+	struct sleep_state *st = state_for(tid, false);
+	if (st && st->active)
+		finish_sleep(tid, st);
+	bpf_map_delete_elem(&sleep_by_tid, &tid);
+}
+
+SEC("fentry/blk_mq_poll")
+int BPF_PROG(poll_enter_fentry)
+{
+	poll_enter();
+	return 0;
+}
+
+SEC("fexit/blk_mq_poll")
+int BPF_PROG(poll_exit_fexit)
+{
+	poll_exit();
+	return 0;
+}
+
+SEC("kprobe/blk_mq_poll")
+int BPF_KPROBE(poll_enter_kprobe)
+{
+	poll_enter();
+	return 0;
+}
+
+SEC("kretprobe/blk_mq_poll")
+int BPF_KRETPROBE(poll_exit_kretprobe)
+{
+	poll_exit();
+	return 0;
+}
+
+/* hrtimer_sleeper_start_expires(sl, mode): the sleeper still holds the relative
+ * expiry the poller asked for, so this is where the exact requested ns is known. */
+static __always_inline void arm_enter(struct hrtimer_sleeper *sl)
+{
+	u32 tid = current_tid();
+	if (!bpf_map_lookup_elem(&in_poll, &tid))
+		return;
+	struct sleep_state *st = state_for(tid, true);
+	if (!st)
+		return;
+	if (st->active)
+		finish_sleep(tid, st);
+	__builtin_memset(st, 0, sizeof(*st));
+	st->timer = (u64)sl;
+	st->requested_exact = BPF_CORE_READ(sl, timer.node.expires);
+	st->has_exact = 1;
+	st->arming = 1;
+}
+
+static __always_inline void arm_exit(void)
+{
+	u32 tid = current_tid();
+	struct sleep_state *st = state_for(tid, false);
+	if (st)
+		st->arming = 0;
+}
+
+SEC("fentry/hrtimer_sleeper_start_expires")
+int BPF_PROG(arm_enter_fentry, struct hrtimer_sleeper *sl)
+{
+	arm_enter(sl);
+	return 0;
+}
+
+SEC("fexit/hrtimer_sleeper_start_expires")
+int BPF_PROG(arm_exit_fexit)
+{
+	arm_exit();
+	return 0;
+}
+
+SEC("kprobe/hrtimer_sleeper_start_expires")
+int BPF_KPROBE(arm_enter_kprobe, struct hrtimer_sleeper *sl)
+{
+	arm_enter(sl);
+	return 0;
+}
+
+SEC("kretprobe/hrtimer_sleeper_start_expires")
+int BPF_KRETPROBE(arm_exit_kretprobe)
+{
+	arm_exit();
+	return 0;
+}
+
+static __always_inline void io_schedule_enter(void)
+{
+	u32 tid = current_tid();
+	struct sleep_state *st = state_for(tid, false);
+	if (st && st->active) {
+		st->flags |= DPT_F_IO_SCHEDULE;
+		count(DPT_CNT_IO_SCHEDULE);
+	}
+}
+
+SEC("fentry/io_schedule")
+int BPF_PROG(io_schedule_fentry)
+{
+	io_schedule_enter();
+	return 0;
+}
+
+SEC("kprobe/io_schedule")
+int BPF_KPROBE(io_schedule_kprobe)
+{
+	io_schedule_enter();
+	return 0;
+}
+
+/* A polling thread armed an hrtimer_wakeup sleeper: a hybrid sleep attempt starts. */
+SEC("tracepoint/timer/hrtimer_start")
+int hrtimer_start_tp(struct trace_event_raw_hrtimer_start *ctx)
+{
+	if ((u64)BPF_CORE_READ(ctx, function) != hrtimer_wakeup_addr)
+		return 0;
+	u32 tid = current_tid();
+	if (!bpf_map_lookup_elem(&in_poll, &tid))
+		return 0;
+	struct sleep_state *st = state_for(tid, true);
+	if (!st)
+		return 0;
+	u64 timer = (u64)BPF_CORE_READ(ctx, hrtimer);
+	if (st->active) /* re-armed by the sleep loop: the previous attempt ended */
+		finish_sleep(tid, st);
+	if (!(st->arming && st->timer == timer)) {
+		/* no arming hook (or a different timer): requested ns will be estimated */
+		__builtin_memset(st, 0, sizeof(*st));
+	}
+	st->timer = timer;
+	st->armed_ns = bpf_ktime_get_ns();
+	st->expires_ns = BPF_CORE_READ(ctx, expires);
+	st->fired_ns = 0;
+	st->out_since = 0;
+	st->slept_ns = 0;
+	st->switched = 0;
+	st->flags = 0;
+	st->active = 1;
+	count(DPT_CNT_SLEEP_ARMED);
+	if (bpf_map_update_elem(&timer_owner, &timer, &tid, BPF_ANY))
+		count(DPT_CNT_MAP_FULL);
+	return 0;
+}
+
+SEC("tracepoint/timer/hrtimer_expire_entry")
+int hrtimer_expire_tp(struct trace_event_raw_hrtimer_expire_entry *ctx)
+{
+	u64 timer = (u64)BPF_CORE_READ(ctx, hrtimer);
+	u32 *owner = bpf_map_lookup_elem(&timer_owner, &timer);
+	if (!owner)
+		return 0;
+	u32 tid = *owner;
+	struct sleep_state *st = state_for(tid, false);
+	if (!st || !st->active || st->timer != timer)
+		return 0;
+	st->fired_ns = BPF_CORE_READ(ctx, now);
+	st->flags |= DPT_F_TIMER_FIRED;
+	if (st->arming)
+		st->flags |= DPT_F_FIRED_DURING_ARM;
+	/* Still running: it can no longer sleep on this timer (hs.task is NULL). */
+	if (!st->out_since)
+		finish_sleep(tid, st);
+	return 0;
+}
+
+/* hrtimer_cancel's tracepoint fires only when it removed a still-pending timer. */
+SEC("tracepoint/timer/hrtimer_cancel")
+int hrtimer_cancel_tp(struct trace_event_raw_hrtimer_class *ctx)
+{
+	u64 timer = (u64)BPF_CORE_READ(ctx, hrtimer);
+	u32 *owner = bpf_map_lookup_elem(&timer_owner, &timer);
+	if (!owner)
+		return 0;
+	u32 tid = *owner;
+	struct sleep_state *st = state_for(tid, false);
+	if (!st || !st->active || st->timer != timer)
+		return 0;
+	st->flags |= DPT_F_CANCELLED;
+	if (!st->out_since)
+		finish_sleep(tid, st);
+	return 0;
+}
+
+/* slept == the polling thread really left the CPU while its sleeper was armed. */
+SEC("tracepoint/sched/sched_switch")
+int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
+{
+	u32 prev = BPF_CORE_READ(ctx, prev_pid);
+	u32 next = BPF_CORE_READ(ctx, next_pid);
+	u64 now = bpf_ktime_get_ns();
+	struct sleep_state *st = bpf_map_lookup_elem(&sleep_by_tid, &prev);
+	if (st && st->active && !st->fired_ns && !st->out_since) {
+		st->out_since = now;
+		st->switched = 1;
+	}
+	st = bpf_map_lookup_elem(&sleep_by_tid, &next);
+	if (st && st->active && st->out_since) {
+		st->slept_ns += now - st->out_since;
+		st->out_since = 0;
+		if (st->fired_ns || (st->flags & DPT_F_CANCELLED))
+			finish_sleep(next, st);
+	}
+	return 0;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/*
+ * In-kernel aggregate maps of dpas_trace.bpf.c: key/value layouts and counter
+ * indices.  Compiled into the BPF object and, through the CLibBPF module, into
+ * the Swift loader that reads the maps, so both agree on every offset.
+ */
+#ifndef DPT_AGGREGATES_H
+#define DPT_AGGREGATES_H
+
+/* Self-contained (no include of the events header) so Swift can import it
+ * from the CLibBPF module without redefining the CDPASEvents types. */
+typedef unsigned char dpt_agg_u8;
+typedef signed char dpt_agg_s8;
+typedef unsigned int dpt_agg_u32;
+typedef unsigned long long dpt_agg_u64;
+#define DPT_AGG_HIST_BINS 256 /* == DPT_HIST_BINS, asserted in dpas_trace.bpf.c */
+
+/* Per-CPU counters (BPF_MAP_TYPE_PERCPU_ARRAY "counters"), one slot each. */
+enum dpt_counter {
+	DPT_CNT_RINGBUF_LOST = 0,    /* bpf_ringbuf_reserve failed: an event was dropped */
+	DPT_CNT_MAP_FULL = 1,        /* a map update failed (map full): an aggregate missed a sample */
+	DPT_CNT_EXACT_OVERFLOW = 2,  /* a requested-ns value did not fit the exact sleep map */
+	DPT_CNT_RQ_START = 3,        /* requests started that passed the filters */
+	DPT_CNT_RQ_DONE = 4,         /* completions of those requests */
+	DPT_CNT_RQ_DONE_UNMATCHED = 5, /* completions whose start was not seen (or not kept) */
+	DPT_CNT_SLEEP_ARMED = 6,     /* hybrid-poll sleepers armed (hrtimer_start, hrtimer_wakeup) */
+	DPT_CNT_SLEEP_DONE = 7,      /* hybrid sleep attempts resolved */
+	DPT_CNT_SLEEP_APPROX = 8,    /* attempts whose requested ns was estimated (expires - now) */
+	DPT_CNT_POLL_CALLS = 9,      /* blk_poll / blk_mq_poll entries */
+	DPT_CNT_IO_SCHEDULE = 10,    /* io_schedule calls inside the poll window */
+	DPT_CNT_COUNT = 16,
+};
+
+/* Rows of the sleep aggregate: exact requested ns (hash) and log2 rows (array). */
+#define DPT_SLEEP_EXACT_MAX 256
+#define DPT_SLEEP_LOG2_ROWS 64
+
+struct dpt_sleep_stats {
+	dpt_agg_u64 attempts;
+	dpt_agg_u64 slept;
+	dpt_agg_u64 no_sleep;
+	dpt_agg_u64 woke_early;         /* slept attempts with slept_ns < requested */
+	dpt_agg_u64 io_schedule;        /* attempts with DPT_F_IO_SCHEDULE */
+	dpt_agg_u64 fired_during_arm;   /* attempts with DPT_F_FIRED_DURING_ARM */
+	dpt_agg_u64 cancelled;          /* attempts with DPT_F_CANCELLED */
+	dpt_agg_u64 slept_ns_sum;       /* sum of slept_ns over slept attempts */
+	dpt_agg_u64 slept_ns_max;
+	dpt_agg_u64 oversleep_ns_sum;   /* sum of max(slept_ns - requested, 0) over slept attempts */
+	dpt_agg_u64 oversleep_ns_max;
+	dpt_agg_u64 hist_slept[DPT_AGG_HIST_BINS];    /* slept_ns of slept attempts, dpt_hist_bin */
+	dpt_agg_u64 hist_oversleep[DPT_AGG_HIST_BINS]; /* oversleep of slept attempts, dpt_hist_bin */
+};
+
+/* Key of the bucket aggregate (hash "bucket_counts", value: u64 count per CPU). */
+#define DPT_BK_POLLED      (1u << 0)
+#define DPT_BK_QUEUE_STATS (1u << 1)
+#define DPT_BK_STATS_KNOWN (1u << 2) /* stats_sectors/queue flags were readable (not the classic tracepoint) */
+#define DPT_BUCKET_KEYS_MAX 4096
+
+struct dpt_bucket_key {
+	dpt_agg_s8 bucket;
+	dpt_agg_s8 bucket_by_sectors;
+	dpt_agg_u8 ddir;
+	dpt_agg_u8 flags;          /* DPT_BK_* */
+	dpt_agg_u32 nr_sectors;
+	dpt_agg_u32 stats_sectors;
+};
+
+_Static_assert(sizeof(struct dpt_bucket_key) == 12, "dpt_bucket_key must stay 12 bytes");
+_Static_assert(sizeof(struct dpt_sleep_stats) == 8 * (11 + 2 * DPT_AGG_HIST_BINS), "dpt_sleep_stats layout");
+
+#endif /* DPT_AGGREGATES_H */

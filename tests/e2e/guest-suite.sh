@@ -1,0 +1,64 @@
+# Guest script of the end-to-end tests (tests/e2e/run boots it with lab/dpas-lab run --guest-script).
+# Each phase writes its files to /results; the host asserts on them. A failing phase is noted and
+# the next one still runs, so one broken command does not hide the others' results.
+# Every traced phase uses the same window: tracers attached -> counter on -> fio -> counter off ->
+# tracers stopped, so dpas-trace and the independent kprobe counter see the same polled I/O.
+
+# phase NAME: runs the function NAME in its own `sh -e` (set -e is ignored in a subshell tested with
+# if/||), so its first failing command ends it; records ok/failed in /results/NAME.phase.
+phase() {
+	say "=== phase $1 ==="
+	if E2E_DEFINE_ONLY=1 sh -e -c '. /lab/lab.sh; . /lab/run.env; lab_find_disks > /dev/null; . /lab/guest-script; "$0"' "$1"; then
+		echo ok > "/results/$1.phase"
+	else
+		echo failed > "/results/$1.phase"
+		say "phase $1 failed"
+	fi
+}
+
+# Runs fio for DURATION with the counter around it; NAME.counter.env gets the counts.
+counted_fio() {
+	lab_counter_start
+	lab_fio "$1" "$DURATION" "$JOBS"
+	lab_counter_stop count > "/results/$1.counter.env"
+	sed "s/^/[counter $1] /" "/results/$1.counter.env"
+}
+
+# The probe plan (JSON only: each dpas-trace start loads BTF, which takes ~20 s under TCG).
+plan() {
+	dpas-trace plan --json > /results/plan.json
+}
+
+# Hybrid mode: live sleep-ratio and record over the same window as the counter.
+hybrid() {
+	lab_configure /lab/scenarios/hybrid.conf
+	lab_dump_sysfs /results/hybrid.sysfs.txt
+	lab_trace_start hybrid-live sleep-ratio --device "$DEV" --json
+	lab_trace_start hybrid-record record -o /results/hybrid.dpt --device "$DEV"
+	counted_fio hybrid
+	lab_trace_stop hybrid-live
+	lab_trace_stop hybrid-record
+}
+
+# Hybrid mode: bucket assignments of the same kind of reads.
+buckets() {
+	lab_configure /lab/scenarios/hybrid.conf
+	lab_trace_start buckets-live buckets --device "$DEV" --json
+	counted_fio buckets
+	lab_trace_stop buckets-live
+}
+
+# Classic polling: no hybrid sleeps at all.
+cp_mode() {
+	lab_configure /lab/scenarios/cp.conf
+	lab_dump_sysfs /results/cp.sysfs.txt
+	lab_trace_start cp_mode-live sleep-ratio --device "$DEV" --json
+	counted_fio cp
+	lab_trace_stop cp_mode-live
+}
+
+[ -n "${E2E_DEFINE_ONLY:-}" ] && return 0
+phase plan
+phase hybrid
+phase buckets
+phase cp_mode
