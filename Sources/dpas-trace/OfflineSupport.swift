@@ -50,12 +50,18 @@ enum Offline {
     }
 }
 
-/// Buffers stdout writes into large blocks: `dump` prints millions of short lines.
-final class StdoutBuffer {
+/// Buffers writes to stdout or a file into large blocks: `dump` prints millions of short lines.
+final class OutputBuffer {
     private var buffer: [UInt8] = []
     private let limit = 1 << 16
+    private let fileDescriptor: Int32
+    /// errno of the first failed write; later output is dropped and the command reports it.
+    private(set) var writeError: Int32?
 
-    init() { buffer.reserveCapacity(limit + 4096) }
+    init(fileDescriptor: Int32 = STDOUT_FILENO) {
+        self.fileDescriptor = fileDescriptor
+        buffer.reserveCapacity(limit + 4096)
+    }
 
     func line(_ text: String) {
         buffer.append(contentsOf: text.utf8)
@@ -63,13 +69,18 @@ final class StdoutBuffer {
         if buffer.count >= limit { flush() }
     }
 
+    func bytes(_ data: [UInt8]) {
+        buffer.append(contentsOf: data)
+        if buffer.count >= limit { flush() }
+    }
+
     func flush() {
         guard !buffer.isEmpty else { return }
         buffer.withUnsafeBytes { bytes in
             var offset = 0
-            while offset < bytes.count {
-                let written = write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-                if written > 0 { offset += written } else if written < 0 && errno == EINTR { continue } else { break }
+            while offset < bytes.count && writeError == nil {
+                let written = write(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 { offset += written } else if written < 0 && errno == EINTR { continue } else { writeError = errno }
             }
         }
         buffer.removeAll(keepingCapacity: true)

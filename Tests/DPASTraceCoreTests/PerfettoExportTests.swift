@@ -88,4 +88,44 @@ struct PerfettoExportTests {
         #expect(text.contains("timestamp: 1050"))
         #expect(occurrences(of: "sequence_flags: 1", in: text) == 1)
     }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/protoc"),
+                   "needs protoc (Debian protobuf-compiler; scripts/install-deps installs it)"))
+    func dumpCommandWritesAValidTrace() throws {
+        let binary = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+            .deletingLastPathComponent().appending(path: "dpas-trace").path
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build dpas-trace first (swift build)")
+        let directory = FileManager.default.temporaryDirectory
+        let dump = directory.appending(path: "dpt-perfetto-cli-\(getpid()).dpt").path
+        let trace = directory.appending(path: "dpt-perfetto-cli-\(getpid()).pftrace")
+        defer { try? FileManager.default.removeItem(atPath: dump); try? FileManager.default.removeItem(at: trace) }
+        let writer = try DumpWriter(path: dump, header: DumpHeader(kernelRelease: "test", hostname: "test", createdRealtimeNs: 0,
+                                                                   bootTimeOffsetNs: 0, command: ["test"]))
+        try writer.append(sleep(cpu: 0, tid: 7, armed: 100, end: 4_200, requested: 3_960, slept: true))
+        try writer.append(sleep(cpu: 1, tid: 8, armed: 300, end: 500, requested: 100, slept: false))
+        try writer.append(modeChange(cpu: 1, at: 600, from: DPT_MODE_PAS, to: DPT_MODE_OL, avgQDx10: 25))
+        try writer.finish()
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["dump", dump, "--format", "perfetto", "-o", trace.path]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let text = try decode(Array(try Data(contentsOf: trace)))
+        #expect(occurrences(of: "name: \"slept\"", in: text) == 1)
+        #expect(occurrences(of: "name: \"no sleep\"", in: text) == 1)
+        #expect(text.contains("name: \"OL\""))
+
+        // Without -o the command refuses, rather than writing binary to a terminal.
+        let refused = Process()
+        refused.executableURL = URL(fileURLWithPath: binary)
+        refused.arguments = ["dump", dump, "--format", "perfetto"]
+        refused.standardError = FileHandle.nullDevice
+        refused.standardOutput = FileHandle.nullDevice
+        try refused.run()
+        refused.waitUntilExit()
+        #expect(refused.terminationStatus != 0)
+    }
 }

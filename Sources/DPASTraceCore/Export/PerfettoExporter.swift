@@ -57,7 +57,7 @@ public struct PerfettoExporter {
         self.sink = sink
     }
 
-    public mutating func consume(_ event: dpt_event) throws {
+    public mutating func consume(_ event: TraceEvent) throws {
         lastTimestamp = max(lastTimestamp, event.ts_ns)
         switch event.kind {
         case UInt32(DPT_EV_HYBRID_SLEEP.rawValue):
