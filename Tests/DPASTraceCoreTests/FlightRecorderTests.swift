@@ -120,4 +120,45 @@ struct FlightRecorderTests {
         #expect(watch.check(event(kind: DPT_EV_RQ_START, ts: 1), lostTotal: 100) == nil)
         #expect(watch.check(event(kind: DPT_EV_RQ_START, ts: 2), lostTotal: 101) != nil)
     }
+
+    @Test func writesTheRingAsADumpThatSaysWhy() throws {
+        let base = FileManager.default.temporaryDirectory.appending(path: "dpt-flight-\(getpid()).dpt").path
+        defer {
+            for index in 0..<3 { try? FileManager.default.removeItem(atPath: FlightRecorder.path(for: base, index: index)) }
+        }
+        var recorder = FlightRecorder(ringBytes: 100 * 128, triggers: [try Trigger(parsing: "mode=INT")])
+        var fired: (trigger: Trigger, why: String)?
+        for ts in 0..<1_000 as Range<UInt64> {
+            var event = TraceEvent.rqStart(ts: ts, cpu: 0, pid: 1, tid: 1, rq: ts, dev: 0, nrSectors: 8, statsSectors: 8,
+                                           ddir: 0, polled: true, queueStats: true, mode: .pas)
+            if ts == 700 { event = .modeChange(ts: ts, cpu: 1, from: .ol, to: .int, avgQDx10: 40, tf: 0, windowIOs: 100) }
+            if let hit = recorder.record(event, lostTotal: 0) {
+                fired = hit
+                break
+            }
+        }
+        let hit = try #require(fired)
+        let header = DumpHeader(kernelRelease: "test", hostname: "test", createdRealtimeNs: 0, bootTimeOffsetNs: 0, command: ["test"])
+        let path = try recorder.writeDump(base: base, header: header, reason: "trigger \(hit.trigger): \(hit.why)", lostPerCPU: [0, 2])
+        #expect(path == base)
+
+        let reader = try DumpReader(path: path)
+        #expect(reader.header.reason?.hasPrefix("trigger mode=INT: CPU 1 entered mode=INT at 700 ns") == true)
+        var timestamps: [UInt64] = []
+        let result = try reader.forEachEvent { timestamps.append($0.ts_ns) }
+        // The ring kept the last 100 events, ending with the trigger.
+        #expect(timestamps == Array(601...700))
+        #expect(result.trailer?.reason?.hasPrefix("trigger mode=INT") == true)
+        #expect(result.lostTotal == 2)
+        #expect(result.notes.contains { $0.contains("601 older events were overwritten") })
+
+        // A second dump gets a numbered name and holds only what came after the first.
+        _ = recorder.record(.rqStart(ts: 2_000, cpu: 0, pid: 1, tid: 1, rq: 1, dev: 0, nrSectors: 8, statsSectors: 8,
+                                     ddir: 0, polled: true, queueStats: true), lostTotal: 0)
+        let second = try recorder.writeDump(base: base, header: header, reason: "SIGUSR1", lostPerCPU: [0, 2])
+        #expect(second.hasSuffix("dpt-flight-\(getpid()).1.dpt"))
+        var count = 0
+        _ = try DumpReader(path: second).forEachEvent { _ in count += 1 }
+        #expect(count == 1)
+    }
 }

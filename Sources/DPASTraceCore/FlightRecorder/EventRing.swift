@@ -46,10 +46,12 @@ public struct EventRing {
         }
     }
 
+    /// Empties the ring and starts counting overwrites afresh.
     public mutating func removeAll() {
         storage.removeAll(keepingCapacity: true)
         next = 0
         count = 0
+        overwritten = 0
     }
 }
 
