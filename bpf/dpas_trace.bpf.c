@@ -36,6 +36,9 @@ const volatile u32 target_tgid = 0;         /* only requests started by this pro
 const volatile u8 emit_events = 0;          /* stream per-event records through the ring buffer */
 const volatile u64 hrtimer_wakeup_addr = 0; /* address of hrtimer_wakeup (from /proc/kallsyms) */
 const volatile u32 queue_flag_stats_bit = 20; /* QUEUE_FLAG_STATS: a #define (20) before 6.10, an enum after */
+/* Tests only: treat every hrtimer_wakeup sleeper (nanosleep, ...) as a hybrid sleep, so the
+ * slept/no-sleep classifier can be exercised on kernels without hybrid polling. */
+const volatile u8 sleep_any_task = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -111,6 +114,7 @@ struct sleep_state {
 	u64 out_since;  /* switched out at (0: running) */
 	u64 slept_ns;
 	u32 flags;
+	u32 tgid;       /* the sleeper's process (events may be emitted from another context) */
 	u8 arming;      /* inside hrtimer_sleeper_start_expires */
 	u8 active;      /* armed and not yet resolved */
 	u8 switched;    /* switched out at least once while armed */
@@ -487,6 +491,7 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 		return;
 	fill_task(e);
 	e->ts_ns = now;
+	e->pid = st->tgid;
 	e->tid = tid;
 	e->kind = DPT_EV_HYBRID_SLEEP;
 	e->flags = flags;
@@ -514,6 +519,15 @@ static __always_inline struct sleep_state *state_for(u32 tid, bool create)
 		return st;
 	}
 	return bpf_map_lookup_elem(&sleep_by_tid, &tid);
+}
+
+/* A sleeper armed by this thread counts as a hybrid sleep: it is inside blk_poll/blk_mq_poll
+ * (or any task in the test mode), and belongs to the traced process if one is set. */
+static __always_inline bool sleep_tracked(u32 tid)
+{
+	if (target_tgid && (u32)(bpf_get_current_pid_tgid() >> 32) != target_tgid)
+		return false;
+	return sleep_any_task || bpf_map_lookup_elem(&in_poll, &tid) != 0;
 }
 
 static __always_inline void poll_enter(void)
@@ -568,7 +582,7 @@ int BPF_KRETPROBE(poll_exit_kretprobe)
 static __always_inline void arm_enter(struct hrtimer_sleeper *sl)
 {
 	u32 tid = current_tid();
-	if (!bpf_map_lookup_elem(&in_poll, &tid))
+	if (!sleep_tracked(tid))
 		return;
 	struct sleep_state *st = state_for(tid, true);
 	if (!st)
@@ -649,7 +663,7 @@ int hrtimer_start_tp(struct trace_event_raw_hrtimer_start *ctx)
 	if ((u64)BPF_CORE_READ(ctx, function) != hrtimer_wakeup_addr)
 		return 0;
 	u32 tid = current_tid();
-	if (!bpf_map_lookup_elem(&in_poll, &tid))
+	if (!sleep_tracked(tid))
 		return 0;
 	struct sleep_state *st = state_for(tid, true);
 	if (!st)
@@ -669,6 +683,7 @@ int hrtimer_start_tp(struct trace_event_raw_hrtimer_start *ctx)
 	st->slept_ns = 0;
 	st->switched = 0;
 	st->flags = 0;
+	st->tgid = bpf_get_current_pid_tgid() >> 32;
 	st->active = 1;
 	count(DPT_CNT_SLEEP_ARMED);
 	if (bpf_map_update_elem(&timer_owner, &timer, &tid, BPF_ANY))

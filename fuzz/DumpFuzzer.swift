@@ -7,12 +7,22 @@ import Foundation
 import Glibc
 #endif
 
-/// Inputs are handed to the reader through an in-memory file, so the real path-based API runs.
+/// Inputs are handed to the reader through a file in memory (tmpfs /dev/shm, unlinked at once and
+/// reached as /proc/self/fd/N), so the real path-based API runs. Glibc's Swift module has no
+/// memfd_create, hence mkstemp.
 nonisolated(unsafe) private var memoryFile: Int32 = -1
+
+private func openMemoryFile() -> Int32 {
+    var template = Array("/dev/shm/dpt-fuzz-XXXXXX".utf8CString)
+    let fd = mkstemp(&template)
+    if fd >= 0 { unlink(template) }
+    return fd
+}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    if memoryFile < 0 { memoryFile = memfd_create("dpt-fuzz", 0) }
+    if memoryFile < 0 { memoryFile = openMemoryFile() }
+    if memoryFile < 0 { fatalError("fuzz: cannot create a file in /dev/shm") }
     ftruncate(memoryFile, 0)
     var written = 0
     while written < size {

@@ -18,9 +18,14 @@ public final class TraceSession {
         public var ringBufferBytes: UInt32
         /// Load and attach the hybrid-sleep tracepoints even on kernels without hybrid polling.
         public var forceSleepTracepoints: Bool
+        /// Tests only: classify every hrtimer_wakeup sleeper of the traced process (nanosleep, …) as a
+        /// hybrid sleep, so the slept/no-sleep logic runs on kernels without hybrid polling.
+        public var classifyEverySleeper: Bool
 
         public init(device: String? = nil, processID: UInt32? = nil, streamEvents: Bool = false,
-                    ringBufferBytes: UInt32 = 16 << 20, forceSleepTracepoints: Bool = false) {
+                    ringBufferBytes: UInt32 = 16 << 20, forceSleepTracepoints: Bool = false,
+                    classifyEverySleeper: Bool = false) {
+            self.classifyEverySleeper = classifyEverySleeper
             self.device = device
             self.processID = processID
             self.streamEvents = streamEvents
@@ -176,6 +181,7 @@ public final class TraceSession {
             try globals.set("emit_events", UInt8(options.streamEvents ? 1 : 0))
             try globals.set("hrtimer_wakeup_addr", facts.symbols["hrtimer_wakeup"] ?? 0)
             try globals.set("queue_flag_stats_bit", facts.queueFlagStatsBit)
+            try globals.set("sleep_any_task", UInt8(options.classifyEverySleeper ? 1 : 0))
         } catch {
             bpf_object__close(obj)
             return .failure(LoadFailure(error: error as? KernelError ?? KernelError("\(error)"), errnoValue: EINVAL))
@@ -239,6 +245,34 @@ public final class TraceSession {
         if ringBuffer == nil {
             throw KernelError.libbpf("cannot open the BPF ring buffer", code: errno)
         }
+    }
+
+    /// Loads only `programs` of the embedded object (no attach) and unloads them again: proves they
+    /// pass this kernel's verifier even where their hook cannot be attached (kprobes off).
+    /// Returns nil on success, else libbpf's reason.
+    public static func verifierCheck(programs: [String]) -> String? {
+        LibBPFLog.install()
+        guard let bytes = BPFObjects.object(named: objectName) else { return "object \(objectName) not embedded" }
+        let mark = LibBPFLog.mark
+        var opts = bpf_object_open_opts()
+        opts.sz = MemoryLayout<bpf_object_open_opts>.size
+        guard let obj = bytes.withUnsafeBytes({ bpf_object__open_mem($0.baseAddress, $0.count, &opts) }) else {
+            return "cannot open the object: \(String(cString: strerror(errno)))"
+        }
+        defer { bpf_object__close(obj) }
+        var program = bpf_object__next_program(obj, nil)
+        var found = Set<String>()
+        while let current = program {
+            let name = String(cString: bpf_program__name(current))
+            bpf_program__set_autoload(current, programs.contains(name))
+            if programs.contains(name) { found.insert(name) }
+            program = bpf_object__next_program(obj, current)
+        }
+        if let missing = programs.first(where: { !found.contains($0) }) { return "no program \(missing) in the object" }
+        let err = bpf_object__load(obj)
+        guard err != 0 else { return nil }
+        let log = LibBPFLog.captured(since: mark).map(\.text).suffix(8).joined(separator: " | ")
+        return "\(String(cString: strerror(abs(err)))): \(log)"
     }
 
     /// "libbpf: prog 'rq_start_fentry': BPF program load failed: ..." → "rq_start_fentry".

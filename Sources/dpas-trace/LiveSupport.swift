@@ -14,7 +14,7 @@ struct LiveOptions: ParsableArguments {
     @Option(name: .long, help: "Also print the numbers of every interval of this many seconds.")
     var interval: Double?
 
-    @Option(name: .long, help: "Trace only requests started by this process ID.")
+    @Option(name: .long, help: "Trace only requests started, and hybrid sleeps taken, by this process ID.")
     var pid: UInt32?
 
     @Flag(name: .long, help: "Print the probe plan and libbpf's messages on stderr.")
@@ -38,6 +38,13 @@ enum StopSignal {
         action.sa_flags = 0 // no SA_RESTART: interrupt the poll
         sigaction(SIGINT, &action, nil)
         sigaction(SIGTERM, &action, nil)
+        // A parent may hand down a mask that blocks them (test runners, some supervisors):
+        // unblock on this thread, the one that polls, so the signal interrupts the poll.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGINT)
+        sigaddset(&unblock, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     }
 }
 
@@ -115,10 +122,20 @@ enum Live {
     /// Warnings for the report: hooks that are missing and what that costs.
     static func completeness(_ session: TraceSession, _ snapshot: KernelSnapshot, hooks: [Hook]) -> TraceCompleteness {
         var warnings: [String] = []
+        // One warning per cause: hooks missing for the same reason are named together.
+        var byCause: [(cause: String, hooks: [String])] = []
         for hook in hooks {
             guard let choice = session.plan.choice(hook), choice.status != .attached else { continue }
             let entry = session.plan.entries.first { $0.hook == hook.rawValue }
-            warnings.append("\(hook.rawValue) not attached (\(entry?.detail ?? "unavailable")): \(entry?.cost ?? "")")
+            let cause = "\(entry?.detail ?? "unavailable"): \(entry?.cost ?? "")"
+            if let index = byCause.firstIndex(where: { $0.cause == cause }) {
+                byCause[index].hooks.append(hook.rawValue)
+            } else {
+                byCause.append((cause, [hook.rawValue]))
+            }
+        }
+        for group in byCause {
+            warnings.append("not attached: \(group.hooks.joined(separator: ", ")) — \(group.cause)")
         }
         let full = snapshot.mapFullTotal
         if full > 0 { warnings.append("\(full) samples missed because a BPF map was full") }

@@ -137,14 +137,14 @@ struct KernelSessionTests {
         let dumpPath = NSTemporaryDirectory() + "dpas-trace-kernel-test-\(getpid()).dpt"
         defer { unlink(dumpPath) }
 
+        // Warm-up outside the trace: faults in this code path's pages and the file's extent
+        // metadata, so the traced run issues exactly the workload's requests.
+        try workload.run()
         let session = try TraceSession(options: .init(processID: UInt32(getpid()), streamEvents: true))
         let linkIDs = session.linkIDs
         let programIDs = session.programIDs
         #expect(!linkIDs.isEmpty)
 
-        let writer = try DumpWriter(path: dumpPath, header: DumpHeader(
-            kernelRelease: session.facts.release, hostname: "test", createdRealtimeNs: DumpWriter.realtimeNow(),
-            bootTimeOffsetNs: 0, command: ["test"], probePlan: session.plan.entries))
         try workload.run()
 
         // Ring-buffer path.
@@ -160,12 +160,17 @@ struct KernelSessionTests {
             if event.kind == DPT_EV_RQ_DONE.rawValue { dones += 1 }
             fromEvents.add(event)
         }
-        try events.withUnsafeBufferPointer { try writer.append(contentsOf: $0) }
 
         // Aggregate path.
         let snapshot = try session.snapshot()
         var fromAggregates = BucketAccumulator()
         snapshot.addBuckets(to: &fromAggregates)
+
+        // Record path: the dump is created only now, because creating a file is I/O of this process too.
+        let writer = try DumpWriter(path: dumpPath, header: DumpHeader(
+            kernelRelease: session.facts.release, hostname: "test", createdRealtimeNs: DumpWriter.realtimeNow(),
+            bootTimeOffsetNs: 0, command: ["test"], probePlan: session.plan.entries))
+        try events.withUnsafeBufferPointer { try writer.append(contentsOf: $0) }
         try writer.recordLost(perCPU: snapshot.lostPerCPU)
         try writer.finish(reason: "test")
         session.close()
@@ -243,4 +248,78 @@ private func expectGone(links: [UInt32], programs: [UInt32]) throws {
     }
     #expect(!links.contains(where: TraceSession.linkExists), "links left attached")
     #expect(!programs.contains(where: TraceSession.programExists), "programs left loaded")
+}
+
+/// The slept/no-sleep classifier on this kernel: without hybrid polling there is no poll window,
+/// so the test mode classifies every hrtimer_wakeup sleeper of this process; 2 ms nanosleeps
+/// really switch the thread out, so each must come back as one "slept" attempt.
+extension KernelSessionTests {
+    @Test func sleepClassifierCountsRealNanosleepsAsSlept() throws {
+        guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
+        let session = try TraceSession(options: .init(processID: UInt32(getpid()), streamEvents: true,
+                                                      forceSleepTracepoints: true, classifyEverySleeper: true))
+        defer { session.close() }
+        for hook in [Hook.timerStart, .timerExpire, .contextSwitch] where session.plan.choice(hook)?.status != .attached {
+            return skip("\(hook.rawValue) not attached here: \(session.plan.choice(hook)?.attachError ?? "unavailable")")
+        }
+        let tid = try currentThreadID()
+        let sleeps = 20, requestedNs: UInt64 = 2_000_000
+        for _ in 0..<sleeps { usleep(UInt32(requestedNs / 1000)) }
+        Thread.sleep(forTimeInterval: 0.05)
+
+        var mine: [TraceEvent] = []
+        for _ in 0..<5 {
+            session.poll(timeoutMs: 20) { if $0.pointee.kind == DPT_EV_HYBRID_SLEEP.rawValue && $0.pointee.tid == tid { mine.append($0.pointee) } }
+        }
+        // This thread also sleeps in Thread.sleep (50 ms) and in the ring-buffer polls (epoll_wait,
+        // 20 ms): those are hrtimer_wakeup sleepers too. The usleeps are the ones asking for < 10 ms.
+        let usleeps = mine.filter { $0.sleep_requested_ns < 10_000_000 }
+        #expect(usleeps.count == sleeps)
+        #expect(mine.count > sleeps)
+        for event in usleeps {
+            #expect(event.pid == UInt32(getpid()))
+            #expect(event.outcome == UInt8(DPT_SLEEP_SLEPT.rawValue))
+            // Requested = expires − now at arm (includes the default 50 µs timer slack).
+            #expect(event.sleep_requested_ns >= requestedNs && event.sleep_requested_ns < requestedNs + 500_000)
+            #expect(event.slept_ns >= requestedNs - 100_000, "slept \(event.slept_ns) ns for a 2 ms request")
+            #expect(event.flags & UInt32(DPT_F_TIMER_FIRED) != 0)
+            #expect(event.timer_fired_ns >= event.sleep_armed_ns)
+        }
+        // The in-kernel aggregate saw at least these attempts, all of this process's sleepers included.
+        let snapshot = try session.snapshot()
+        var accumulator = SleepRatioAccumulator()
+        snapshot.addSleeps(to: &accumulator)
+        let slept = accumulator.rows.reduce(0) { $0 + $1.stats.slept }
+        #expect(slept >= UInt64(sleeps))
+        #expect(snapshot.lostEvents.total == 0)
+    }
+}
+
+/// This thread's kernel ID, from /proc/thread-self ("PID/task/TID").
+private func currentThreadID() throws -> UInt32 {
+    let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")
+    guard let tid = target.split(separator: "/").last.flatMap({ UInt32($0) }) else {
+        throw KernelError("cannot read this thread's ID from /proc/thread-self (\(target))")
+    }
+    return tid
+}
+
+extension KernelSessionTests {
+    /// kprobes cannot attach on this VM, but their programs must still pass its verifier
+    /// (the 5.10 lab attaches them): load them without attaching.
+    @Test func kprobeProgramsPassTheVerifier() throws {
+        guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
+        let kprobePrograms = ["rq_start_kprobe", "poll_enter_kprobe", "poll_exit_kretprobe", "arm_enter_kprobe",
+                              "arm_exit_kretprobe", "io_schedule_kprobe"]
+        #expect(TraceSession.verifierCheck(programs: kprobePrograms) == nil)
+        // The classic-tracepoint request path (what a kernel without BTF would use) too.
+        #expect(TraceSession.verifierCheck(programs: ["rq_issue_tp", "rq_done_tp"]) == nil)
+        // The 5.10 tp_btf variant (two arguments) must be refused here: 6.18's block_rq_issue has one.
+        let facts = KernelFacts.gather(mountTracefs: false)
+        if facts.btfTracepointArgs["block_rq_issue"] == 1 {
+            #expect(TraceSession.verifierCheck(programs: ["rq_issue_btf_q_rq"]) != nil)
+        } else {
+            skip("block_rq_issue has \(facts.btfTracepointArgs["block_rq_issue"].map(String.init) ?? "no") BTF arguments here")
+        }
+    }
 }

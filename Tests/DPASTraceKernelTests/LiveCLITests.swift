@@ -43,9 +43,16 @@ private final class TracerProcess: @unchecked Sendable {
         return false
     }
 
-    /// SIGINT, then wait for a clean exit; returns the exit status.
+    /// SIGINT, then wait (≤ 15 s) for a clean exit; returns the exit status, -1 if it had to be killed.
     func interrupt() -> Int32 {
         process.interrupt()
+        let deadline = Date().addingTimeInterval(15)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return -1
+        }
         process.waitUntilExit()
         Thread.sleep(forTimeInterval: 0.1) // let the readability handlers drain
         err.fileHandleForReading.readabilityHandler = nil
@@ -55,8 +62,9 @@ private final class TracerProcess: @unchecked Sendable {
     }
 }
 
-@Suite(.serialized)
-struct LiveCLITests {
+/// Part of the serialized KernelSessionTests suite: every test filters by this process's ID,
+/// so no two may drive I/O at the same time.
+extension KernelSessionTests {
     /// `record` + `report` and the live `buckets` table describe the same I/O with the same numbers.
     @Test func recordReportAndLiveBucketsAgree() throws {
         guard Privilege.isSufficient else { return print("SKIPPED: needs root or CAP_BPF + CAP_PERFMON to load BPF") }
@@ -70,19 +78,17 @@ struct LiveCLITests {
         let file = "\(directory)/dpas-trace-cli-test-\(getpid()).bin"
         defer { unlink(file) }
         try Data(repeating: 1, count: 1 << 20).write(to: URL(fileURLWithPath: file))
+        let syncFD = open(file, O_RDONLY)
+        fsync(syncFD)
+        close(syncFD)
+        try readBlocks(file)  // warm-up outside the trace (extent metadata, code pages)
 
         let recorder = try TracerProcess(["record", "-o", dump, "--pid", pid, "--verbose"])
         let live = try TracerProcess(["buckets", "--json", "--pid", pid, "--verbose"])
         #expect(recorder.waitFor("Probe plan"), "record did not start: \(recorder.stderr)")
         #expect(live.waitFor("Probe plan"), "buckets did not start: \(live.stderr)")
 
-        // 30 × 4 KiB O_DIRECT reads of this process.
-        let fd = open(file, O_RDONLY | oDirect)
-        #expect(fd >= 0)
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
-        for i in 0..<30 { _ = pread(fd, buffer, 4096, off_t(i * 8192)) }
-        buffer.deallocate()
-        close(fd)
+        try readBlocks(file)
         Thread.sleep(forTimeInterval: 0.5)
 
         #expect(live.interrupt() == 0, "\(live.stderr)")
@@ -103,6 +109,18 @@ struct LiveCLITests {
             return "\(b)/\(d)=\(c)"
         }.sorted()
         #expect(liveCounts == fromDump.rows.map { "\($0.bucket)/\($0.direction)=\($0.count)" }.sorted())
+    }
+
+    /// 30 × 4 KiB O_DIRECT reads of this process.
+    private func readBlocks(_ file: String) throws {
+        let fd = open(file, O_RDONLY | oDirect)
+        guard fd >= 0 else { throw KernelError("O_DIRECT open of \(file) failed: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { buffer.deallocate() }
+        for i in 0..<30 {
+            guard pread(fd, buffer, 4096, off_t(i * 8192)) == 4096 else { throw KernelError("O_DIRECT read of \(file) failed") }
+        }
     }
 
     @Test func withoutPrivilegeTheErrorNamesTheCapability() throws {

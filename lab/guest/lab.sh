@@ -90,11 +90,11 @@ lab_counter_start() {
 	poll_fn=blk_poll
 	grep -q ' [tT] blk_mq_poll$' /proc/kallsyms && poll_fn=blk_mq_poll
 	# The caller's return address lies inside poll_fn: bound it by poll_fn's address and the next
-	# text symbol's (computed once per boot; fixed-width hex compares correctly as strings).
+	# text symbol's. The kernel's own symbols are listed in address order; fixed-width hex compares
+	# correctly as strings (computed once per boot).
 	if [ ! -s /tmp/poll_range ]; then
-		awk -v f="$poll_fn" '$2 ~ /^[tT]$/ { a[NR] = $1 "" } $3 == f { start = $1 "" }
-			END { end = ""; for (i in a) if (a[i] > start && (end == "" || a[i] < end)) end = a[i]; if (start != "" && end != "") print start, end }' \
-			/proc/kallsyms > /tmp/poll_range
+		awk -v f="$poll_fn" 'hit && $2 ~ /^[tT]$/ && ($1 "") > start { print start, $1; exit }
+			$3 == f { start = $1 ""; hit = 1 }' /proc/kallsyms > /tmp/poll_range
 	fi
 	range=$(cat /tmp/poll_range)
 	[ -n "$range" ] || fail "$poll_fn not found in /proc/kallsyms"

@@ -12,6 +12,13 @@ public struct BoundedCounts<Key: Hashable & Comparable & Sendable>: Sendable, Eq
 
     public init(capacity: Int) { self.capacity = capacity }
 
+    /// Counts built elsewhere under the same rule (at most `capacity` keys in `counts`).
+    init(capacity: Int, counts: [Key: UInt64], other: UInt64) {
+        self.capacity = capacity
+        self.counts = counts
+        self.other = other
+    }
+
     public mutating func add(_ key: Key, count: UInt64 = 1) {
         if counts[key] != nil || counts.count < capacity { counts[key, default: 0] += count } else { other += count }
     }
@@ -89,10 +96,87 @@ public struct BucketStats: Sendable, Equatable {
     }
 }
 
-/// Streams request starts into per-bucket counts. Memory is bounded: at most 34 rows, each with at
-/// most 64 tracked sizes.
+/// One bucket row while streaming: plain counters and arrays, so a request costs no hashing.
+/// Becomes a `BucketStats` (same counts, same size-tracking rule) when reported.
+struct BucketRowState: Sendable {
+    var count: UInt64 = 0
+    var polled: UInt64 = 0
+    var statsSectorsZero: UInt64 = 0
+    var queueStatsSet: UInt64 = 0
+    var mismatch: UInt64 = 0
+    /// The first `BucketStats.sizeCapacity` distinct sizes in first-seen order (`BoundedCounts`'
+    /// rule), with the last hit cached: requests of one workload mostly share a size.
+    var sizeKeys: [UInt32] = []
+    var sizeCounts: [UInt64] = []
+    var sizesOther: UInt64 = 0
+    var lastSize = 0
+    /// Requests per fix-1 bucket, indexed by the bucket's bit pattern (covers every Int8).
+    var bucketBySectors = [UInt64](repeating: 0, count: 256)
+
+    @inline(__always)
+    mutating func add(bucket: Int8, bucketBySectors fix1: Int8, nrSectors: UInt32, statsSectors: UInt32,
+                      polled: Bool, queueStats: Bool, count: UInt64) {
+        self.count += count
+        if polled { self.polled += count }
+        if statsSectors == 0 { statsSectorsZero += count }
+        if queueStats { queueStatsSet += count }
+        addSize(nrSectors, count: count)
+        bucketBySectors[Int(UInt8(bitPattern: fix1))] += count
+        if bucket != fix1 { mismatch += count }
+    }
+
+    @inline(__always)
+    mutating func addSize(_ sectors: UInt32, count: UInt64) {
+        if lastSize < sizeKeys.count && sizeKeys[lastSize] == sectors {
+            sizeCounts[lastSize] += count
+        } else if let index = sizeKeys.firstIndex(of: sectors) {
+            sizeCounts[index] += count
+            lastSize = index
+        } else if sizeKeys.count < BucketStats.sizeCapacity {
+            sizeKeys.append(sectors)
+            sizeCounts.append(count)
+            lastSize = sizeKeys.count - 1
+        } else {
+            sizesOther += count
+        }
+    }
+
+    mutating func merge(_ other: BucketRowState) {
+        count += other.count
+        polled += other.polled
+        statsSectorsZero += other.statsSectorsZero
+        queueStatsSet += other.queueStatsSet
+        // In size order, as BoundedCounts.merge does, so the kept sizes do not depend on history.
+        for (sectors, n) in zip(other.sizeKeys, other.sizeCounts).sorted(by: { $0.0 < $1.0 }) { addSize(sectors, count: n) }
+        sizesOther += other.sizesOther
+        for index in 0..<256 { bucketBySectors[index] += other.bucketBySectors[index] }
+        mismatch += other.mismatch
+    }
+
+    var stats: BucketStats {
+        var stats = BucketStats()
+        stats.count = count
+        stats.polled = polled
+        stats.statsSectorsZero = statsSectorsZero
+        stats.queueStatsSet = queueStatsSet
+        stats.sizes = BoundedCounts(capacity: BucketStats.sizeCapacity,
+                                    counts: Dictionary(uniqueKeysWithValues: zip(sizeKeys, sizeCounts)), other: sizesOther)
+        for index in 0..<256 where bucketBySectors[index] > 0 {
+            stats.bucketBySectors[Int8(bitPattern: UInt8(index))] = bucketBySectors[index]
+        }
+        stats.mismatch = mismatch
+        return stats
+    }
+}
+
+/// Streams request starts into per-bucket counts. Memory is bounded: at most 34 rows for real
+/// buckets (512 for any Int8 bucket a damaged dump may hold), each with at most 64 tracked sizes.
 public struct BucketAccumulator: Sendable {
-    public private(set) var rows: [BucketKey: BucketStats] = [:]
+    /// Row of each (bucket bit pattern × 2 + ddir) slot in `rowStates`, −1 when absent: two array
+    /// accesses per request, no hashing.
+    private var rowOfSlot = [Int16](repeating: -1, count: 512)
+    private var rowStates: [BucketRowState] = []
+    private var rowKeys: [BucketKey] = []
     /// Polled requests in bucket −1 that had QUEUE_FLAG_STATS off / on, and those of the latter with 0 sectors.
     private var polledMinusOneStatsOff: UInt64 = 0
     private var polledMinusOneStatsOn: UInt64 = 0
@@ -100,7 +184,33 @@ public struct BucketAccumulator: Sendable {
 
     public init() {}
 
+    @inline(__always)
+    private static func slot(bucket: Int8, ddir: UInt8) -> Int { Int(UInt8(bitPattern: bucket)) << 1 | Int(ddir & 1) }
+
+    /// The rows seen so far, by bucket and direction.
+    public var rows: [BucketKey: BucketStats] {
+        Dictionary(uniqueKeysWithValues: sortedRows.map { ($0.key, $0.state.stats) })
+    }
+
+    /// The rows in table order (bucket, then direction).
+    private var sortedRows: [(key: BucketKey, state: BucketRowState)] {
+        zip(rowKeys, rowStates).map { (key: $0.0, state: $0.1) }.sorted { $0.key < $1.key }
+    }
+
+    /// Index of the row for `bucket`/`ddir` in `rowStates`, created when absent.
+    @inline(__always)
+    private mutating func row(bucket: Int8, ddir: UInt8) -> Int {
+        let slot = Self.slot(bucket: bucket, ddir: ddir)
+        let row = Int(rowOfSlot[slot])
+        if row >= 0 { return row }
+        rowOfSlot[slot] = Int16(rowStates.count)
+        rowStates.append(BucketRowState())
+        rowKeys.append(BucketKey(bucket: bucket, ddir: ddir))
+        return rowStates.count - 1
+    }
+
     /// Event path: takes RQ_START events, ignores every other kind.
+    @inline(__always)
     public mutating func add(_ event: TraceEvent) {
         guard event.kind == EventKind.rqStart.rawValue else { return }
         add(bucket: event.bucket, bucketBySectors: event.bucket_by_sectors, ddir: event.ddir,
@@ -109,13 +219,13 @@ public struct BucketAccumulator: Sendable {
     }
 
     /// Aggregate path: `count` identical request starts.
+    @inline(__always)
     public mutating func add(bucket: Int8, bucketBySectors: Int8, ddir: UInt8, nrSectors: UInt32, statsSectors: UInt32,
                              polled: Bool, queueStats: Bool, count: UInt64 = 1) {
         guard count > 0 else { return }
-        // Mutated in place: copying the row out and back would copy its dictionaries per request.
-        rows[BucketKey(bucket: bucket, ddir: ddir), default: BucketStats()].add(
-            bucket: bucket, bucketBySectors: bucketBySectors, nrSectors: nrSectors, statsSectors: statsSectors,
-            polled: polled, queueStats: queueStats, count: count)
+        // Mutated in place: copying the row out and back would copy its arrays per request.
+        rowStates[row(bucket: bucket, ddir: ddir)].add(bucket: bucket, bucketBySectors: bucketBySectors, nrSectors: nrSectors, statsSectors: statsSectors,
+                                                     polled: polled, queueStats: queueStats, count: count)
         if polled && bucket < 0 {
             if queueStats { polledMinusOneStatsOn += count } else { polledMinusOneStatsOff += count }
             if queueStats && nrSectors == 0 { polledMinusOneZeroLength += count }
@@ -124,7 +234,7 @@ public struct BucketAccumulator: Sendable {
 
     /// Adds everything another accumulator saw.
     public mutating func merge(_ other: BucketAccumulator) {
-        for (key, stats) in other.rows { rows[key, default: BucketStats()].merge(stats) }
+        for (key, state) in zip(other.rowKeys, other.rowStates) { rowStates[row(bucket: key.bucket, ddir: key.ddir)].merge(state) }
         polledMinusOneStatsOff += other.polledMinusOneStatsOff
         polledMinusOneStatsOn += other.polledMinusOneStatsOn
         polledMinusOneZeroLength += other.polledMinusOneZeroLength
@@ -132,7 +242,7 @@ public struct BucketAccumulator: Sendable {
 
     /// Builds the report; rows show the `sizeLimit` most frequent sizes each.
     public func report(completeness: TraceCompleteness = TraceCompleteness(), sizeLimit: Int = 4) -> BucketReport {
-        let bucketRows = rows.sorted { $0.key < $1.key }.map { BucketRow(key: $0.key, stats: $0.value, sizeLimit: sizeLimit) }
+        let bucketRows = sortedRows.map { BucketRow(key: $0.key, stats: $0.state.stats, sizeLimit: sizeLimit) }
         var totals = BucketTotals()
         for row in bucketRows {
             totals.requests += row.count

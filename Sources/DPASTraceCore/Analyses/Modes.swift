@@ -51,8 +51,14 @@ public struct KernelModeTotals: Codable, Sendable, Equatable {
     }
 }
 
+/// Index of a DPAS mode in per-mode arrays (`dpasModes` order is the raw value order); nil for unknown.
+@inline(__always)
+func dpasModeIndex(_ mode: DPASMode) -> Int? { mode.rawValue < 5 ? Int(mode.rawValue) : nil }
+
 /// What one CPU did; bounded memory (the timeline keeps the first and last `timelineLimit` transitions).
-struct CPUModeState: Sendable {
+struct CPUModeState: PerCPUState {
+    init() {}
+
     var firstTs: UInt64?
     var lastTs: UInt64 = 0
     /// The mode the CPU is known to be in since `since`; nil until some event told us.
@@ -71,14 +77,15 @@ struct CPUModeState: Sendable {
     var lastStart = 0
     var kernelTotals: KernelModeTotals?
 
+    @inline(__always)
     mutating func seen(at ts: UInt64) {
-        if firstTs == nil || ts < firstTs! { firstTs = ts }
+        if let first = firstTs { if ts < first { firstTs = ts } } else { firstTs = ts }
         if ts > lastTs { lastTs = ts }
     }
 
     /// Closes the current mode's interval at `ts` and starts `mode`.
     mutating func enter(_ mode: DPASMode, at ts: UInt64) {
-        if let current, let index = dpasModes.firstIndex(of: current) {
+        if let current, let index = dpasModeIndex(current) {
             timeNs[index] += ts > since ? ts - since : 0
         }
         current = mode
@@ -86,6 +93,7 @@ struct CPUModeState: Sendable {
     }
 
     /// The CPU was in `mode` at `ts`: fills the span before the first knowledge, notices unseen changes.
+    @inline(__always)
     mutating func note(_ mode: DPASMode, at ts: UInt64) {
         seen(at: ts)
         guard let current else {
@@ -101,19 +109,20 @@ struct CPUModeState: Sendable {
 
     mutating func transition(_ transition: ModeTransition, from: DPASMode, to: DPASMode, at ts: UInt64, limit: Int) {
         seen(at: ts)
-        if current == nil, dpasModes.contains(from) {
+        if current == nil, dpasModeIndex(from) != nil {
             // Nothing seen before this transition: the CPU was in `from` since we first saw it.
             current = from
             since = firstTs ?? ts
         }
-        if let fromIndex = dpasModes.firstIndex(of: from), let toIndex = dpasModes.firstIndex(of: to) {
+        if let fromIndex = dpasModeIndex(from), let toIndex = dpasModeIndex(to) {
             matrix[fromIndex][toIndex] += 1
         }
-        if dpasModes.contains(to) { enter(to, at: ts) }
+        if dpasModeIndex(to) != nil { enter(to, at: ts) }
         record(transition, limit: limit)
     }
 
     /// A non-MODE event: extends the span, tells the mode if known, counts a request start.
+    @inline(__always)
     mutating func observe(_ event: TraceEvent) {
         seen(at: event.ts_ns)
         let mode = event.modeTo
@@ -121,8 +130,9 @@ struct CPUModeState: Sendable {
         if event.kind == EventKind.rqStart.rawValue { addIOs(mode: mode, count: 1, polled: event.isPolled ? 1 : 0) }
     }
 
+    @inline(__always)
     mutating func addIOs(mode: DPASMode, count: UInt64, polled: UInt64) {
-        if let index = dpasModes.firstIndex(of: mode) {
+        if let index = dpasModeIndex(mode) {
             ios[index] += count
             self.polled[index] += polled
         } else {
@@ -149,7 +159,7 @@ struct CPUModeState: Sendable {
     /// Time per mode including the still-open interval up to the last event.
     var timeIncludingOpenInterval: [UInt64] {
         var time = timeNs
-        if let current, let index = dpasModes.firstIndex(of: current) { time[index] += lastTs > since ? lastTs - since : 0 }
+        if let current, let index = dpasModeIndex(current) { time[index] += lastTs > since ? lastTs - since : 0 }
         return time
     }
 }
@@ -158,7 +168,8 @@ struct CPUModeState: Sendable {
 public struct ModeAccumulator: Sendable {
     /// Transitions kept at the start and at the end of each CPU's timeline.
     public let timelineLimit: Int
-    private var cpus: [Int: CPUModeState] = [:]
+    /// Indexed by CPU id: one array access per event, no hashing.
+    private var cpus = PerCPU<CPUModeState>()
 
     public init(timelineLimit: Int = 32) {
         self.timelineLimit = timelineLimit
@@ -166,25 +177,26 @@ public struct ModeAccumulator: Sendable {
 
     /// Event path: MODE events are transitions; every event extends the CPU's observed time span;
     /// events carrying a known mode tell the CPU's mode; RQ_START events are counted per mode.
+    @inline(__always)
     public mutating func add(_ event: TraceEvent) {
         if event.kind == EventKind.mode.rawValue {
             addTransition(cpu: Int(event.cpu), tsNs: event.ts_ns, from: event.modeFrom, to: event.modeTo,
                           avgQDx10: event.avg_qd_x10, tf: event.tf, windowIOs: event.window_ios)
             return
         }
-        // One dictionary access per event: this runs for every event of a replay.
-        cpus[Int(event.cpu), default: CPUModeState()].observe(event)
+        // One array access per event: this runs for every event of a replay.
+        cpus.update(Int(event.cpu)) { $0.observe(event) }
     }
 
     /// The CPU was observed at `tsNs` (extends the span over which time in mode is measured).
     public mutating func noteTime(cpu: Int, tsNs: UInt64) {
-        cpus[cpu, default: CPUModeState()].seen(at: tsNs)
+        cpus.update(cpu) { $0.seen(at: tsNs) }
     }
 
     /// The CPU was in `mode` at `tsNs` (e.g. read from `blk_switch.mode`).
     public mutating func noteMode(cpu: Int, tsNs: UInt64, mode: DPASMode) {
-        guard dpasModes.contains(mode) else { return }
-        cpus[cpu, default: CPUModeState()].note(mode, at: tsNs)
+        guard dpasModeIndex(mode) != nil else { return }
+        cpus.update(cpu) { $0.note(mode, at: tsNs) }
     }
 
     /// A transition from → to at `tsNs`, with the decision's inputs from the ended window.
@@ -192,28 +204,30 @@ public struct ModeAccumulator: Sendable {
                                        avgQDx10: UInt32, tf: UInt32, windowIOs: UInt32) {
         let transition = ModeTransition(tsNs: tsNs, from: from.name, to: to.name, avgQD: Double(avgQDx10) / 10,
                                         avgQDx10: avgQDx10, tf: tf, windowIOs: windowIOs)
-        cpus[cpu, default: CPUModeState()].transition(transition, from: from, to: to, at: tsNs, limit: timelineLimit)
+        cpus.update(cpu) { $0.transition(transition, from: from, to: to, at: tsNs, limit: timelineLimit) }
     }
 
     /// `count` requests issued on `cpu` while it was in `mode` (`.unknown` when no DPAS state),
     /// `polled` of them marked for polling.
     public mutating func addIOs(cpu: Int, mode: DPASMode, count: UInt64, polled: UInt64 = 0) {
-        cpus[cpu, default: CPUModeState()].addIOs(mode: mode, count: count, polled: polled)
+        cpus.update(cpu) { $0.addIOs(mode: mode, count: count, polled: polled) }
     }
 
     /// The kernel's own totals for `cpu` (`cp_tot/pas_tot/ol_tot/int_tot`), shown beside the traced counts.
     public mutating func setKernelTotals(cpu: Int, _ totals: KernelModeTotals) {
-        cpus[cpu, default: CPUModeState()].kernelTotals = totals
+        cpus.update(cpu) { $0.kernelTotals = totals }
     }
 
     /// Builds the report.
     public func report(completeness: TraceCompleteness = TraceCompleteness()) -> ModeReport {
-        let cpuReports = cpus.sorted { $0.key < $1.key }.map { CPUModeReport(cpu: $0.key, state: $0.value) }
-        let dpasSeen = cpus.values.contains { $0.current != nil || $0.transitions > 0 || $0.kernelTotals != nil }
+        let sortedCPUs = cpus.sorted
+        let states = sortedCPUs.map(\.state)
+        let cpuReports = sortedCPUs.map { CPUModeReport(cpu: $0.cpu, state: $0.state) }
+        let dpasSeen = states.contains { $0.current != nil || $0.transitions > 0 || $0.kernelTotals != nil }
         var totals = ModeTotals()
         var time = [UInt64](repeating: 0, count: 5), ios = time, polled = time
         var matrix = [[UInt64]](repeating: [UInt64](repeating: 0, count: 5), count: 5)
-        for state in cpus.values {
+        for state in states {
             totals.transitions += state.transitions
             totals.iosUnknownMode += state.iosUnknownMode
             let stateTime = state.timeIncludingOpenInterval
@@ -225,7 +239,7 @@ public struct ModeAccumulator: Sendable {
             }
         }
         // The kernel's own totals, summed over the CPUs that reported them (nil when none did).
-        let kernel = cpus.values.compactMap(\.kernelTotals).reduce(nil as KernelModeTotals?) { sum, cpu in
+        let kernel = states.compactMap(\.kernelTotals).reduce(nil as KernelModeTotals?) { sum, cpu in
             KernelModeTotals(cp: (sum?.cp ?? 0) + cpu.cp, pas: (sum?.pas ?? 0) + cpu.pas,
                              ol: (sum?.ol ?? 0) + cpu.ol, int: (sum?.int ?? 0) + cpu.int)
         }

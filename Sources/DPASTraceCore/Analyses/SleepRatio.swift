@@ -134,6 +134,86 @@ public enum SleepVerdict: String, Codable, Sendable {
     }
 }
 
+/// The rows of one scope (all CPUs, or one CPU), kept without hashing: the exact rows (at most
+/// 17) in first-seen order with the last hit cached, since DPAS's requested durations repeat;
+/// the log2 rows through a 64-entry slot table (rows outside 0…63 only come from aggregate callers).
+struct SleepRowSet: PerCPUState {
+    init() {}
+
+    private(set) var exactKeys: [UInt64] = []
+    private(set) var exactStats: [SleepStats] = []
+    private var lastExact = 0
+    private(set) var log2Keys: [Int] = []
+    private(set) var log2Stats: [SleepStats] = []
+    /// log2 row k (0…63) → index in log2Keys/log2Stats, −1 when absent.
+    private var log2Slots = [Int32](repeating: -1, count: 64)
+
+    var exactCount: Int { exactKeys.count }
+    var hasExact: Bool { !exactKeys.isEmpty }
+    var hasLog2: Bool { !log2Keys.isEmpty }
+
+    @inline(__always)
+    func containsExact(_ ns: UInt64) -> Bool {
+        (lastExact < exactKeys.count && exactKeys[lastExact] == ns) || exactKeys.contains(ns)
+    }
+
+    /// Index of the exact row `ns`, created when absent.
+    @inline(__always)
+    private mutating func exactIndex(_ ns: UInt64) -> Int {
+        if lastExact < exactKeys.count && exactKeys[lastExact] == ns { return lastExact }
+        if let index = exactKeys.firstIndex(of: ns) {
+            lastExact = index
+            return index
+        }
+        exactKeys.append(ns)
+        exactStats.append(SleepStats())
+        lastExact = exactKeys.count - 1
+        return lastExact
+    }
+
+    /// Index of the log2 row `k`, created when absent.
+    @inline(__always)
+    private mutating func log2Index(_ k: Int) -> Int {
+        if k >= 0 && k < 64 {
+            let slot = Int(log2Slots[k])
+            if slot >= 0 { return slot }
+            log2Slots[k] = Int32(log2Keys.count)
+        } else if let index = log2Keys.firstIndex(of: k) {
+            return index
+        }
+        log2Keys.append(k)
+        log2Stats.append(SleepStats())
+        return log2Keys.count - 1
+    }
+
+    @inline(__always)
+    mutating func addExact(_ ns: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64) {
+        exactStats[exactIndex(ns)].add(requestedNs: ns, outcome: outcome, actualNs: actualNs, count: count)
+    }
+
+    @inline(__always)
+    mutating func addLog2(_ k: Int, requestedNs: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64) {
+        log2Stats[log2Index(k)].add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+    }
+
+    mutating func mergeExact(_ ns: UInt64, _ stats: SleepStats) { exactStats[exactIndex(ns)].merge(stats) }
+    mutating func mergeLog2(_ k: Int, _ stats: SleepStats) { log2Stats[log2Index(k)].merge(stats) }
+
+    mutating func clearExact() {
+        exactKeys = []
+        exactStats = []
+        lastExact = 0
+    }
+
+    var exactRows: [(key: UInt64, stats: SleepStats)] {
+        zip(exactKeys, exactStats).map { (key: $0.0, stats: $0.1) }.sorted { $0.key < $1.key }
+    }
+
+    var log2Rows: [(key: Int, stats: SleepStats)] {
+        zip(log2Keys, log2Stats).map { (key: $0.0, stats: $0.1) }.sorted { $0.key < $1.key }
+    }
+}
+
 /// Streams hybrid-sleep observations into sleep-ratio rows. Memory is bounded: at most 17 exact
 /// rows and 64 log2 rows (per CPU when split), whatever the number of observations.
 public struct SleepRatioAccumulator: Sendable {
@@ -145,16 +225,15 @@ public struct SleepRatioAccumulator: Sendable {
     /// True once more than `maxExactValues` distinct durations occurred (or rows arrived as log2 only).
     public private(set) var exactOverflow = false
 
-    private var exact: [UInt64: SleepStats] = [:]
-    private var log2: [Int: SleepStats] = [:]
-    private var exactByCPU: [Int: [UInt64: SleepStats]] = [:]
-    private var log2ByCPU: [Int: [Int: SleepStats]] = [:]
+    private var all = SleepRowSet()
+    private var byCPU = PerCPU<SleepRowSet>()
 
     public init(perCPU: Bool = false) {
         splitPerCPU = perCPU
     }
 
     /// Event path: takes HYBRID_SLEEP events, ignores every other kind.
+    @inline(__always)
     public mutating func add(_ event: TraceEvent) {
         guard event.kind == EventKind.hybridSleep.rawValue else { return }
         record(cpu: Int(event.cpu), requestedNs: event.sleep_requested_ns, outcome: event.sleepOutcome,
@@ -174,8 +253,8 @@ public struct SleepRatioAccumulator: Sendable {
         case .exact(let ns):
             noteExact(ns)
             if !exactOverflow {
-                exact[ns, default: SleepStats()].merge(stats)
-                if splitPerCPU { exactByCPU[cpu, default: [:]][ns, default: SleepStats()].merge(stats) }
+                all.mergeExact(ns, stats)
+                if splitPerCPU { byCPU.update(cpu) { $0.mergeExact(ns, stats) } }
             }
             mergeLog2(cpu: cpu, row: SleepRowKey.log2Row(of: ns), stats: stats)
         case .log2(let k):
@@ -187,62 +266,63 @@ public struct SleepRatioAccumulator: Sendable {
     /// Gives up the exact view (the kernel side saw more distinct durations than it kept).
     public mutating func markExactOverflow() {
         exactOverflow = true
-        exact = [:]
-        exactByCPU = [:]
+        all.clearExact()
+        byCPU.updateAll { $0.clearExact() }
     }
 
     /// Adds everything another accumulator saw.
     public mutating func merge(_ other: SleepRatioAccumulator) {
         if other.exactOverflow { markExactOverflow() }
-        for (ns, stats) in other.exact.sorted(by: { $0.key < $1.key }) where !exactOverflow {
+        for (ns, stats) in other.all.exactRows where !exactOverflow {
             noteExact(ns)
-            if !exactOverflow { exact[ns, default: SleepStats()].merge(stats) }
+            if !exactOverflow { all.mergeExact(ns, stats) }
         }
+        let otherCPUs = other.byCPU.sorted
         if splitPerCPU && !exactOverflow {
-            for (cpu, rows) in other.exactByCPU {
-                for (ns, stats) in rows { exactByCPU[cpu, default: [:]][ns, default: SleepStats()].merge(stats) }
+            for (cpu, rows) in otherCPUs {
+                for (ns, stats) in zip(rows.exactKeys, rows.exactStats) { byCPU.update(cpu) { $0.mergeExact(ns, stats) } }
             }
         }
-        for (k, stats) in other.log2 { log2[k, default: SleepStats()].merge(stats) }
+        for (k, stats) in zip(other.all.log2Keys, other.all.log2Stats) { all.mergeLog2(k, stats) }
         if splitPerCPU {
-            for (cpu, rows) in other.log2ByCPU {
-                for (k, stats) in rows { log2ByCPU[cpu, default: [:]][k, default: SleepStats()].merge(stats) }
+            for (cpu, rows) in otherCPUs {
+                for (k, stats) in zip(rows.log2Keys, rows.log2Stats) { byCPU.update(cpu) { $0.mergeLog2(k, stats) } }
             }
         }
     }
 
+    @inline(__always)
     private mutating func record(cpu: Int, requestedNs: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64) {
         guard count > 0 else { return }
         noteExact(requestedNs)
         if !exactOverflow {
-            exact[requestedNs, default: SleepStats()].add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+            all.addExact(requestedNs, outcome: outcome, actualNs: actualNs, count: count)
             if splitPerCPU {
-                exactByCPU[cpu, default: [:]][requestedNs, default: SleepStats()]
-                    .add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+                byCPU.update(cpu) { $0.addExact(requestedNs, outcome: outcome, actualNs: actualNs, count: count) }
             }
         }
         let row = SleepRowKey.log2Row(of: requestedNs)
-        log2[row, default: SleepStats()].add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+        all.addLog2(row, requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
         if splitPerCPU {
-            log2ByCPU[cpu, default: [:]][row, default: SleepStats()]
-                .add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+            byCPU.update(cpu) { $0.addLog2(row, requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count) }
         }
     }
 
     /// Overflows the exact view when `ns` would be its 17th distinct value.
+    @inline(__always)
     private mutating func noteExact(_ ns: UInt64) {
-        if !exactOverflow && exact[ns] == nil && exact.count >= Self.maxExactValues { markExactOverflow() }
+        if !exactOverflow && all.exactCount >= Self.maxExactValues && !all.containsExact(ns) { markExactOverflow() }
     }
 
     private mutating func mergeLog2(cpu: Int, row: Int, stats: SleepStats) {
-        log2[row, default: SleepStats()].merge(stats)
-        if splitPerCPU { log2ByCPU[cpu, default: [:]][row, default: SleepStats()].merge(stats) }
+        all.mergeLog2(row, stats)
+        if splitPerCPU { byCPU.update(cpu) { $0.mergeLog2(row, stats) } }
     }
 
     /// The rows as reported: exact when possible, log2 otherwise.
     public var rows: [(key: SleepRowKey, stats: SleepStats)] {
-        exactOverflow ? log2.map { (SleepRowKey.log2($0.key), $0.value) }.sorted { $0.key < $1.key }
-            : exact.map { (SleepRowKey.exact($0.key), $0.value) }.sorted { $0.key < $1.key }
+        exactOverflow ? all.log2Rows.map { (SleepRowKey.log2($0.key), $0.stats) }
+            : all.exactRows.map { (SleepRowKey.exact($0.key), $0.stats) }
     }
 
     /// Builds the report; `completeness` says what the source lost.
@@ -251,13 +331,11 @@ public struct SleepRatioAccumulator: Sendable {
         var perCPU: [SleepRatioRow]? = nil
         if splitPerCPU {
             perCPU = []
-            if exactOverflow {
-                for (cpu, cpuRows) in log2ByCPU.sorted(by: { $0.key < $1.key }) {
-                    perCPU! += cpuRows.sorted { $0.key < $1.key }.map { SleepRatioRow(cpu: cpu, key: .log2($0.key), stats: $0.value) }
-                }
-            } else {
-                for (cpu, cpuRows) in exactByCPU.sorted(by: { $0.key < $1.key }) {
-                    perCPU! += cpuRows.sorted { $0.key < $1.key }.map { SleepRatioRow(cpu: cpu, key: .exact($0.key), stats: $0.value) }
+            for (cpu, set) in byCPU.sorted {
+                if exactOverflow {
+                    perCPU! += set.log2Rows.map { SleepRatioRow(cpu: cpu, key: .log2($0.key), stats: $0.stats) }
+                } else {
+                    perCPU! += set.exactRows.map { SleepRatioRow(cpu: cpu, key: .exact($0.key), stats: $0.stats) }
                 }
             }
         }

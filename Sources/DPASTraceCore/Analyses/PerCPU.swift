@@ -1,0 +1,52 @@
+// Per-CPU state for the accumulators, without hashing or copies on the per-event path.
+
+/// What `PerCPU` keeps per CPU: starts empty.
+protocol PerCPUState: Sendable {
+    init()
+}
+
+/// State per CPU id. Real CPU ids are small and dense, so they index an array; ids beyond
+/// `arrayLimit` (or negative ones, only seen in damaged input or odd aggregate callers) go to a
+/// dictionary, so any id works and memory stays bounded by the ids actually seen.
+struct PerCPU<State: PerCPUState>: Sendable {
+    static var arrayLimit: Int { 1024 }
+
+    /// States of CPUs 0..<slots.count; `present[cpu]` says whether the CPU was seen.
+    private var slots: [State] = []
+    private var present: [Bool] = []
+    private var large: [Int: State] = [:]
+
+    init() {}
+
+    /// Runs `body` on the state of `cpu` in place (created on first use). Inlined into the event
+    /// path so the closure costs nothing and the state is never copied.
+    @inline(__always)
+    mutating func update<R>(_ cpu: Int, _ body: (inout State) -> R) -> R {
+        if cpu >= 0 && cpu < slots.count && present[cpu] { return body(&slots[cpu]) }
+        return updateFirstTime(cpu, body)
+    }
+
+    private mutating func updateFirstTime<R>(_ cpu: Int, _ body: (inout State) -> R) -> R {
+        guard cpu >= 0 && cpu < Self.arrayLimit else { return body(&large[cpu, default: State()]) }
+        if cpu >= slots.count {
+            slots.append(contentsOf: repeatElement(State(), count: cpu + 1 - slots.count))
+            present.append(contentsOf: repeatElement(false, count: cpu + 1 - present.count))
+        }
+        present[cpu] = true
+        return body(&slots[cpu])
+    }
+
+    /// Every CPU seen, by id.
+    var sorted: [(cpu: Int, state: State)] {
+        var all: [(cpu: Int, state: State)] = []
+        for cpu in slots.indices where present[cpu] { all.append((cpu, slots[cpu])) }
+        all += large.map { (cpu: $0.key, state: $0.value) }
+        return all.sorted { $0.cpu < $1.cpu }
+    }
+
+    /// Applies `body` to every state seen, in place.
+    mutating func updateAll(_ body: (inout State) -> Void) {
+        for cpu in slots.indices where present[cpu] { body(&slots[cpu]) }
+        for key in Array(large.keys) { body(&large[key]!) }
+    }
+}
