@@ -44,7 +44,10 @@ let package = Package(
             name: "dpt-synth",
             dependencies: ["DPASTraceCore", "DPASTraceSynthetic", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "DPASTraceCoreTests", dependencies: ["DPASTraceCore", "DPASTraceSynthetic", "CDPASEvents"], exclude: ["Fixtures"]),
-        .testTarget(name: "DPASTraceKernelTests", dependencies: ["DPASTraceKernel", "DPASTraceCore", "CDPASEvents"]),
+        // Child processes for tests, with deadlines (Foundation's Process hangs on daemonizing children).
+        .target(name: "DPASTraceTestSupport", path: "Tests/DPASTraceTestSupport"),
+        .testTarget(name: "DPASTraceCoreTests", dependencies: ["DPASTraceCore", "DPASTraceSynthetic", "CDPASEvents", "DPASTraceTestSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "DPASTraceKernelTests", dependencies: ["DPASTraceKernel", "DPASTraceCore", "CDPASEvents", "DPASTraceTestSupport"]),
     ]
 )

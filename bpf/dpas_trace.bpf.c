@@ -33,6 +33,7 @@ _Static_assert(DPT_AGG_HIST_BINS == DPT_HIST_BINS, "aggregate and event histogra
 /* Set by the loader before load (read-only after: the verifier prunes on them). */
 const volatile u32 target_dev = 0;          /* disk dev_t (major << 20 | minor); 0 = every disk */
 const volatile u32 target_tgid = 0;         /* only requests started by this process; 0 = all */
+const volatile u32 target_tid = 0;          /* only by this thread (tests: other tests share the process) */
 const volatile u8 emit_events = 0;          /* stream per-event records through the ring buffer */
 const volatile u64 hrtimer_wakeup_addr = 0; /* address of hrtimer_wakeup (from /proc/kallsyms) */
 const volatile u32 queue_flag_stats_bit = 20; /* QUEUE_FLAG_STATS: a #define (20) before 6.10, an enum after */
@@ -165,6 +166,323 @@ static __always_inline void fill_task(struct dpt_event *e)
 	e->mode_to = DPT_MODE_UNKNOWN;
 }
 
+static __always_inline u32 disk_devt(struct gendisk *disk)
+{
+	if (!disk)
+		return 0;
+	u32 major = BPF_CORE_READ(disk, major);
+	u32 minor = BPF_CORE_READ(disk, first_minor);
+	return (major << 20) | minor;
+}
+
+/* -------------------------------------------------------------------- DPAS */
+/*
+ * DPAS kernels (5.18 + the FAST '26 patch) keep their mode state in a per-CPU
+ * struct blk_switch reached through the global irq_poll_switch, a dynamic per-CPU
+ * allocation (not a DEFINE_PER_CPU variable, so no per-CPU ksym for bpf_per_cpu_ptr).
+ * The loader passes the address of that global and of __per_cpu_offset[] (both from
+ * /proc/kallsyms); CPU n's copy is at *irq_poll_switch + __per_cpu_offset[n], as
+ * per_cpu_ptr() computes it.  Everything here is guarded by bpf_core_type_exists():
+ * on a stock kernel the DPAS reads are dead code, the shared hooks load unchanged and
+ * the DPAS-only programs are not loaded at all.
+ *
+ * Approximate by construction (the decision runs inlined in blk_mq_poll_pas_nsecs and
+ * in the direct-I/O submission path, where nothing can be hooked): a transition is seen
+ * at the next observation on that CPU (request start, poll entry/exit, sleeper armed),
+ * and the avg QD / tf / window I/Os of a MODE event are those of the last observation
+ * before the change (counters reset on the transition), so the I/Os between that
+ * observation and the decision are missing from them.
+ */
+const volatile u64 dpas_switch_addr = 0;        /* &irq_poll_switch; 0 = not a DPAS kernel */
+const volatile u64 dpas_percpu_offset_addr = 0; /* &__per_cpu_offset[0] */
+const volatile u32 dpas_nr_cpus = 0;            /* possible CPUs (totals refresh) */
+const volatile u8 dpas_pas_events = 0;          /* stream PAS_STATE events (sleep-ratio --pas) */
+
+#define DPT_DPAS_REFRESH_NS 1000000000ull /* re-read every CPU's totals at most once a second */
+#define DPT_DPAS_REFRESH_CPUS 64          /* CPUs covered by that refresh (more: own CPU only) */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct dpt_dpas_cpu);
+} dpas_cpu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DPT_DPAS_MODE_ROWS);
+	__type(key, u32);
+	__type(value, struct dpt_dpas_mode_ios);
+} dpas_mode_ios SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DPT_MAX_CPUS);
+	__type(key, u32);
+	__type(value, struct dpt_dpas_totals);
+} dpas_totals SEC(".maps");
+
+/* When every CPU's totals were last re-read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} dpas_refreshed SEC(".maps");
+
+/* PAS state last reported per bucket, per CPU (change detection for PAS_STATE events). */
+struct dpas_pas_seen {
+	u64 dur[DPT_POLL_STATS_BKTS];
+	u8 last[DPT_POLL_STATS_BKTS];
+	u8 pnlt[DPT_POLL_STATS_BKTS];
+	u32 tf;
+	u8 valid[DPT_POLL_STATS_BKTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct dpas_pas_seen);
+} dpas_pas_seen SEC(".maps");
+
+/* Polling thread -> the queue it polls (blk_mq_poll's first argument), for the exit probe. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, u64);
+} dpas_poll_queue SEC(".maps");
+
+struct dpas_view {
+	u32 mode, cp_cnt, pas_cnt, ol_cnt, int_cnt, qd_sum, tf;
+	u64 cp_tot, pas_tot, ol_tot, int_tot;
+};
+
+/* CPU `cpu`'s copy of a dynamic per-CPU allocation (per_cpu_ptr(percpu_ptr, cpu)). */
+static __always_inline u64 dpas_percpu(u64 percpu_ptr, u32 cpu)
+{
+	u64 offset = 0;
+	if (!percpu_ptr || !dpas_percpu_offset_addr || cpu >= DPT_MAX_CPUS)
+		return 0;
+	if (bpf_probe_read_kernel(&offset, sizeof(offset), (void *)(dpas_percpu_offset_addr + (u64)cpu * 8)))
+		return 0;
+	return percpu_ptr + offset;
+}
+
+static __always_inline bool dpas_read(u32 cpu, struct dpas_view *v, bool totals_only)
+{
+	if (!bpf_core_type_exists(struct blk_switch) || !dpas_switch_addr)
+		return false;
+	u64 percpu_ptr = 0;
+	if (bpf_probe_read_kernel(&percpu_ptr, sizeof(percpu_ptr), (void *)dpas_switch_addr))
+		return false;
+	struct blk_switch *sw = (struct blk_switch *)dpas_percpu(percpu_ptr, cpu);
+	if (!sw)
+		return false;
+	v->cp_tot = BPF_CORE_READ_BITFIELD_PROBED(sw, cp_tot);
+	v->pas_tot = BPF_CORE_READ_BITFIELD_PROBED(sw, pas_tot);
+	v->ol_tot = BPF_CORE_READ_BITFIELD_PROBED(sw, ol_tot);
+	v->int_tot = BPF_CORE_READ_BITFIELD_PROBED(sw, int_tot);
+	if (totals_only)
+		return true;
+	v->mode = BPF_CORE_READ_BITFIELD_PROBED(sw, mode);
+	v->cp_cnt = BPF_CORE_READ_BITFIELD_PROBED(sw, cp_cnt);
+	v->pas_cnt = BPF_CORE_READ_BITFIELD_PROBED(sw, pas_cnt);
+	v->ol_cnt = BPF_CORE_READ_BITFIELD_PROBED(sw, ol_cnt);
+	v->int_cnt = BPF_CORE_READ_BITFIELD_PROBED(sw, int_cnt);
+	v->qd_sum = BPF_CORE_READ_BITFIELD_PROBED(sw, qd_sum);
+	v->tf = BPF_CORE_READ_BITFIELD_PROBED(sw, tf);
+	return true;
+}
+
+static __always_inline void dpas_store_totals(u32 cpu, struct dpas_view *v, u64 now)
+{
+	struct dpt_dpas_totals *t = bpf_map_lookup_elem(&dpas_totals, &cpu);
+	if (!t)
+		return;
+	t->cp_tot = v->cp_tot;
+	t->pas_tot = v->pas_tot;
+	t->ol_tot = v->ol_tot;
+	t->int_tot = v->int_tot;
+	t->read_ns = now;
+}
+
+/* CPUs without I/O run no hook: re-read their totals from here now and then, so every
+ * CPU that switch_stat prints has a value. */
+static __always_inline void dpas_refresh_all(u64 now)
+{
+	u32 zero = 0;
+	u64 *last = bpf_map_lookup_elem(&dpas_refreshed, &zero);
+	if (!last || (*last && now - *last < DPT_DPAS_REFRESH_NS))
+		return;
+	*last = now;
+	for (u32 cpu = 0; cpu < DPT_DPAS_REFRESH_CPUS; cpu++) {
+		if (cpu >= dpas_nr_cpus)
+			break;
+		struct dpas_view v = {};
+		if (dpas_read(cpu, &v, true))
+			dpas_store_totals(cpu, &v, now);
+	}
+}
+
+static __always_inline u32 dpas_window_ios(struct dpas_view *v)
+{
+	switch (v->mode) {
+	case DPT_MODE_INT: return v->int_cnt;
+	case DPT_MODE_CP: return v->cp_cnt;
+	case DPT_MODE_PAS: return v->pas_cnt;
+	case DPT_MODE_OL: return v->ol_cnt;
+	default: return 0;
+	}
+}
+
+/* Reads this CPU's blk_switch, emits a MODE event when the mode changed since the last
+ * observation, refreshes the totals. Returns the mode, DPT_MODE_UNKNOWN if unreadable. */
+static __always_inline u8 dpas_observe(void)
+{
+	struct dpas_view v = {};
+	u32 cpu = bpf_get_smp_processor_id();
+	if (!dpas_read(cpu, &v, false))
+		return DPT_MODE_UNKNOWN;
+	u32 zero = 0;
+	struct dpt_dpas_cpu *c = bpf_map_lookup_elem(&dpas_cpu, &zero);
+	if (!c)
+		return DPT_MODE_UNKNOWN;
+	u64 now = bpf_ktime_get_ns();
+	if (!c->first_seen_ns) {
+		c->first_seen_ns = now;
+		c->first_mode = v.mode;
+	} else if (v.mode != c->mode) {
+		c->transitions += 1;
+		struct dpt_event *e = reserve_event();
+		if (e) {
+			fill_task(e);
+			e->ts_ns = now;
+			e->kind = DPT_EV_MODE;
+			e->flags = DPT_F_DPAS;
+			e->bucket = -1;
+			e->bucket_by_sectors = -1;
+			e->mode_from = c->mode;
+			e->mode_to = v.mode;
+			/* the kernel's avg_qd = qd_sum * 10 / pas_cnt (PAS windows); other windows
+			 * divide by their own counter */
+			u32 ios = c->mode == DPT_MODE_PAS ? c->pas_cnt : c->window_ios;
+			e->avg_qd_x10 = ios ? (u32)(((u64)c->qd_sum * 10) / ios) : 0;
+			e->tf = c->tf;
+			e->window_ios = c->window_ios;
+			bpf_ringbuf_submit(e, 0);
+		}
+	}
+	c->last_seen_ns = now;
+	c->mode = v.mode;
+	c->window_ios = dpas_window_ios(&v);
+	c->pas_cnt = v.pas_cnt;
+	c->qd_sum = v.qd_sum;
+	c->tf = v.tf;
+	dpas_store_totals(cpu, &v, now);
+	dpas_refresh_all(now);
+	return v.mode > DPT_MODE_EHP ? DPT_MODE_UNKNOWN : (u8)v.mode;
+}
+
+/* A request passed the filters while its CPU was in `mode`: the per-mode I/O split. */
+static __always_inline void dpas_count_io(u8 mode, u8 polled)
+{
+	u32 row = mode <= DPT_MODE_EHP ? mode : DPT_DPAS_MODE_UNKNOWN_ROW;
+	struct dpt_dpas_mode_ios *m = bpf_map_lookup_elem(&dpas_mode_ios, &row);
+	if (!m)
+		return;
+	m->ios += 1;
+	if (polled)
+		m->polled += 1;
+}
+
+/* blk_rq_pas_stat.sr_last / sr_pnlt: 0 overslept, 1 underslept (the DPAS tree initialises
+ * sr_last = 1). Anything else is reported as unknown. */
+static __always_inline u8 dpas_pas_result(u64 raw)
+{
+	return raw == 0 ? DPT_PAS_OVERSLEPT : raw == 1 ? DPT_PAS_UNDERSLEPT : DPT_PAS_NONE;
+}
+
+/* Emits a PAS_STATE event for every bucket of this CPU's q->pas_stat whose duration or
+ * last results changed since the last scan on this CPU. */
+static __always_inline void dpas_pas_scan(u64 queue, u8 mode)
+{
+	if (!bpf_core_type_exists(struct blk_rq_pas_stat) || !dpas_switch_addr)
+		return;
+	if (!(emit_events || dpas_pas_events) || !queue)
+		return;
+	struct request_queue___dpas *dq = (void *)queue;
+	if (!bpf_core_field_exists(dq->pas_stat))
+		return;
+	u32 cpu = bpf_get_smp_processor_id();
+	u64 base = dpas_percpu((u64)BPF_CORE_READ(dq, pas_stat), cpu);
+	if (!base)
+		return;
+	struct gendisk *disk = 0;
+	struct request_queue___disk *qdisk = (void *)queue;
+	if (bpf_core_field_exists(qdisk->disk))
+		disk = BPF_CORE_READ(qdisk, disk);
+	u32 dev = disk_devt(disk);
+	if (target_dev && dev != target_dev)
+		return;
+	u32 zero = 0;
+	struct dpas_pas_seen *seen = bpf_map_lookup_elem(&dpas_pas_seen, &zero);
+	struct dpt_dpas_cpu *c = bpf_map_lookup_elem(&dpas_cpu, &zero);
+	if (!seen || !c)
+		return;
+	u32 tf = c->tf;
+	bool floor_hit = tf > seen->tf;
+	seen->tf = tf;
+	u64 stride = bpf_core_type_size(struct blk_rq_pas_stat);
+	for (u32 b = 0; b < DPT_POLL_STATS_BKTS; b++) {
+		struct blk_rq_pas_stat *st = (void *)(base + b * stride);
+		u64 dur = BPF_CORE_READ_BITFIELD_PROBED(st, dur);
+		u8 last = dpas_pas_result(BPF_CORE_READ_BITFIELD_PROBED(st, sr_last));
+		u8 pnlt = dpas_pas_result(BPF_CORE_READ_BITFIELD_PROBED(st, sr_pnlt));
+		if (seen->valid[b] && seen->dur[b] == dur && seen->last[b] == last && seen->pnlt[b] == pnlt)
+			continue;
+		seen->valid[b] = 1;
+		seen->dur[b] = dur;
+		seen->last[b] = last;
+		seen->pnlt[b] = pnlt;
+		struct dpt_event *e = reserve_event();
+		if (!e)
+			return;
+		fill_task(e);
+		e->kind = DPT_EV_PAS_STATE;
+		e->dev = dev;
+		e->flags = DPT_F_DPAS | (floor_hit ? DPT_F_PAS_TIMER_FLOOR : 0);
+		e->bucket = (s8)b;
+		e->bucket_by_sectors = -1;
+		e->mode_to = mode;
+		e->pas_dur_ns = dur;
+		e->pas_last[0] = last;
+		e->pas_last[1] = pnlt;
+		e->tf = tf;
+		bpf_ringbuf_submit(e, 0);
+	}
+}
+
+static __always_inline void dpas_poll_enter(u64 queue)
+{
+	dpas_observe();
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	if (queue && bpf_map_update_elem(&dpas_poll_queue, &tid, &queue, BPF_ANY))
+		count(DPT_CNT_MAP_FULL);
+}
+
+static __always_inline void dpas_poll_exit(void)
+{
+	u8 mode = dpas_observe();
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u64 *queue = bpf_map_lookup_elem(&dpas_poll_queue, &tid);
+	if (!queue)
+		return;
+	dpas_pas_scan(*queue, mode);
+	bpf_map_delete_elem(&dpas_poll_queue, &tid);
+}
+
 /* ---------------------------------------------------------------- requests */
 
 struct rq_info {
@@ -176,15 +494,6 @@ struct rq_info {
 	u8 queue_stats;
 	u8 stats_known;
 };
-
-static __always_inline u32 disk_devt(struct gendisk *disk)
-{
-	if (!disk)
-		return 0;
-	u32 major = BPF_CORE_READ(disk, major);
-	u32 minor = BPF_CORE_READ(disk, first_minor);
-	return (major << 20) | minor;
-}
 
 static __always_inline struct request_queue *rq_queue(struct request *rq)
 {
@@ -228,15 +537,27 @@ static __always_inline void read_request(struct request *rq, struct rq_info *inf
 	info->stats_known = 1;
 }
 
+/* The current task passes the process/thread filters. */
+static __always_inline bool task_traced(u64 id)
+{
+	if (target_tgid && (u32)(id >> 32) != target_tgid)
+		return false;
+	return !target_tid || (u32)id == target_tid;
+}
+
 static __always_inline void record_start(void *rq_ptr, struct rq_info *info)
 {
+	/* DPAS: the mode is per CPU, not per disk, so it is observed before the filters */
+	u8 mode = dpas_observe();
 	u64 id = bpf_get_current_pid_tgid();
-	if (target_tgid && (u32)(id >> 32) != target_tgid)
+	if (!task_traced(id))
 		return;
 	if (target_dev && info->dev != target_dev)
 		return;
 
 	count(DPT_CNT_RQ_START);
+	if (mode != DPT_MODE_UNKNOWN)
+		dpas_count_io(mode, info->polled);
 	u64 now = bpf_ktime_get_ns();
 	u64 key_rq = (u64)rq_ptr;
 	struct rq_start_info started = { .ts = now, .pid = id >> 32, .tid = (u32)id };
@@ -278,7 +599,9 @@ static __always_inline void record_start(void *rq_ptr, struct rq_info *info)
 	e->kind = DPT_EV_RQ_START;
 	e->rq = key_rq;
 	e->dev = info->dev;
-	e->flags = (info->polled ? DPT_F_POLLED : 0) | (info->queue_stats ? DPT_F_QUEUE_STATS : 0);
+	e->flags = (info->polled ? DPT_F_POLLED : 0) | (info->queue_stats ? DPT_F_QUEUE_STATS : 0) |
+		   (mode != DPT_MODE_UNKNOWN ? DPT_F_DPAS : 0);
+	e->mode_to = mode;
 	e->nr_sectors = info->nr_sectors;
 	e->stats_sectors = info->stats_sectors;
 	e->ddir = info->ddir;
@@ -359,7 +682,7 @@ static __always_inline void record_done(u64 key_rq, u32 dev, u32 nr_sectors, u8 
 	struct rq_start_info *start = bpf_map_lookup_elem(&rq_started, &key_rq);
 	if (!start) {
 		/* not started under our filters, or started before we attached */
-		if (!target_tgid && (!target_dev || dev == target_dev))
+		if (!target_tgid && !target_tid && (!target_dev || dev == target_dev))
 			count(DPT_CNT_RQ_DONE_UNMATCHED);
 		return;
 	}
@@ -525,7 +848,7 @@ static __always_inline struct sleep_state *state_for(u32 tid, bool create)
  * (or any task in the test mode), and belongs to the traced process if one is set. */
 static __always_inline bool sleep_tracked(u32 tid)
 {
-	if (target_tgid && (u32)(bpf_get_current_pid_tgid() >> 32) != target_tgid)
+	if (!task_traced(bpf_get_current_pid_tgid()))
 		return false;
 	return sleep_any_task || bpf_map_lookup_elem(&in_poll, &tid) != 0;
 }
@@ -584,6 +907,7 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl)
 	u32 tid = current_tid();
 	if (!sleep_tracked(tid))
 		return;
+	dpas_observe(); /* DPAS: the mode decided for this I/O is in place once it sleeps */
 	struct sleep_state *st = state_for(tid, true);
 	if (!st)
 		return;
@@ -749,5 +1073,38 @@ int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 		if (st->fired_ns || (st->flags & DPT_F_CANCELLED))
 			finish_sleep(next, st);
 	}
+	return 0;
+}
+
+/* --------------------------------------------------------- DPAS programs */
+/*
+ * The DPAS hook: blk_mq_poll entry (the mode before this I/O's decision, the queue) and
+ * exit (the mode after it, PAS per-bucket state). Loaded only on DPAS kernels.
+ */
+SEC("fentry/blk_mq_poll")
+int BPF_PROG(dpas_poll_enter_fentry, struct request_queue *q)
+{
+	dpas_poll_enter((u64)q);
+	return 0;
+}
+
+SEC("fexit/blk_mq_poll")
+int BPF_PROG(dpas_poll_exit_fexit)
+{
+	dpas_poll_exit();
+	return 0;
+}
+
+SEC("kprobe/blk_mq_poll")
+int BPF_KPROBE(dpas_poll_enter_kprobe, struct request_queue *q)
+{
+	dpas_poll_enter((u64)q);
+	return 0;
+}
+
+SEC("kretprobe/blk_mq_poll")
+int BPF_KRETPROBE(dpas_poll_exit_kretprobe)
+{
+	dpas_poll_exit();
 	return 0;
 }

@@ -69,4 +69,40 @@ struct dpt_bucket_key {
 _Static_assert(sizeof(struct dpt_bucket_key) == 12, "dpt_bucket_key must stay 12 bytes");
 _Static_assert(sizeof(struct dpt_sleep_stats) == 8 * (11 + 2 * DPT_AGG_HIST_BINS), "dpt_sleep_stats layout");
 
+/*
+ * DPAS (dpas_trace.bpf.c, "DPAS" section).  Mode-indexed rows use enum dpt_mode
+ * numbering (0 INT, 1 CP, 2 PAS, 3 OL, 4 EHP); row 5 counts requests whose CPU's
+ * mode could not be read.
+ */
+#define DPT_DPAS_MODE_ROWS 6
+#define DPT_DPAS_MODE_UNKNOWN_ROW 5
+
+/* Per-CPU map "dpas_cpu" (one slot): what this CPU's struct blk_switch looked like. */
+struct dpt_dpas_cpu {
+	dpt_agg_u64 first_seen_ns;  /* first observation (0: never observed) */
+	dpt_agg_u64 last_seen_ns;
+	dpt_agg_u64 transitions;    /* MODE events emitted (or attempted) */
+	dpt_agg_u32 first_mode;     /* mode at the first observation */
+	dpt_agg_u32 mode;           /* mode at the last observation */
+	dpt_agg_u32 window_ios;     /* the mode's window counter (cp_cnt ...) at the last observation */
+	dpt_agg_u32 pas_cnt;
+	dpt_agg_u32 qd_sum;
+	dpt_agg_u32 tf;
+};
+
+/* Per-CPU map "dpas_mode_ios" (DPT_DPAS_MODE_ROWS slots): requests started per mode. */
+struct dpt_dpas_mode_ios {
+	dpt_agg_u64 ios;
+	dpt_agg_u64 polled;
+};
+
+/* Array map "dpas_totals" indexed by CPU: that CPU's blk_switch totals, as switch_stat prints. */
+struct dpt_dpas_totals {
+	dpt_agg_u64 cp_tot;
+	dpt_agg_u64 pas_tot;
+	dpt_agg_u64 ol_tot;
+	dpt_agg_u64 int_tot;
+	dpt_agg_u64 read_ns;        /* when they were read (0: never) */
+};
+
 #endif /* DPT_AGGREGATES_H */

@@ -137,4 +137,34 @@ struct trace_event_raw_sched_switch {
 	int next_prio;
 } __pai;
 
+/*
+ * DPAS (5.18 + the FAST '26 patch), names as in shared/dpas-kernel.md.  Absent from
+ * stock kernels' BTF: every use is guarded by bpf_core_type_exists(), so on a stock
+ * kernel the relocations are dead code the verifier never sees.  Integer fields are read
+ * with BPF_CORE_READ_BITFIELD_PROBED, which takes their real size from the kernel's BTF,
+ * so the declared widths below need not match.
+ */
+struct blk_switch {
+	int enabled;
+	int mode;                 /* 0 INT, 1 CP, 2 PAS, 3 OL, 4 EHP */
+	int cp_cnt, pas_cnt, ol_cnt, int_cnt; /* I/Os in the current mode window */
+	int qd;                   /* current queue depth */
+	int qd_sum;               /* summed queue depth of the window's non-CP I/Os */
+	int tf;                   /* timer-floor hits in the window */
+	u64 cp_tot, pas_tot, ol_tot, int_tot; /* per-mode I/O totals, as switch_stat prints */
+} __pai;
+
+/* Per-bucket PAS sleep state; q->pas_stat is a per-CPU array of 16 of them. */
+struct blk_rq_pas_stat {
+	u64 dur;                  /* current PAS sleep duration, ns */
+	u8 sr_pnlt;               /* the result before the last one */
+	u8 sr_last;               /* the last sleep result */
+	u8 dur_cnt;
+} __pai;
+
+/* The DPAS request_queue: its per-CPU PAS state. */
+struct request_queue___dpas {
+	struct blk_rq_pas_stat *pas_stat;
+} __pai;
+
 #endif /* DPT_KERNEL_TYPES_H */

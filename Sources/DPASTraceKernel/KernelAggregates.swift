@@ -13,6 +13,8 @@ public struct KernelSnapshot: Sendable {
     public var sleepExact: [UInt64: [SleepStatsValue]]
     /// log2 row → per-CPU stats
     public var sleepLog2: [Int: [SleepStatsValue]]
+    /// DPAS mode state and per-mode counts (empty on stock kernels).
+    public var dpas = DPASSnapshot()
 
     /// `struct dpt_bucket_key` as a Swift value.
     public struct BucketKeyValue: Hashable, Sendable {
@@ -95,6 +97,7 @@ public struct KernelSnapshot: Sendable {
             guard let old = earlier.sleepLog2[key] else { continue }
             d.sleepLog2[key] = zip(values, old).map { $0.minus($1) }
         }
+        d.dpas = dpas.since(earlier.dpas)
         return d
     }
 
@@ -212,6 +215,7 @@ extension TraceSession {
             let values = readStats()
             if values.contains(where: { $0.attempts > 0 }) { snap.sleepLog2[Int(row)] = values }
         }
+        snap.dpas = dpasSnapshot()
         return snap
     }
 }

@@ -25,11 +25,13 @@ public struct KernelFacts: Sendable {
     public var queueFlagStatsBit: UInt32
     /// Where QUEUE_FLAG_STATS's value came from, for the plan.
     public var queueFlagStatsSource: String
+    /// The DPAS types (`struct blk_switch`, `struct blk_rq_pas_stat`) present in the kernel's BTF.
+    public var dpasTypesInBTF: Set<String> = []
 
     /// Symbols looked up in /proc/kallsyms.
     public static let interestingSymbols = [
         "blk_mq_start_request", "blk_poll", "blk_mq_poll", "blk_mq_poll_hybrid", "hrtimer_sleeper_start_expires",
-        "io_schedule", "hrtimer_cancel", "hrtimer_wakeup", "blk_mq_poll_stats_bkt", "irq_poll_switch",
+        "io_schedule", "hrtimer_cancel", "hrtimer_wakeup", "blk_mq_poll_stats_bkt", "irq_poll_switch", "__per_cpu_offset",
     ]
 
     /// Reads everything; never throws: a missing source just means fewer options.
@@ -56,6 +58,9 @@ public struct KernelFacts: Sendable {
                 if let args = tracepointArgCount(btf, tp) { facts.btfTracepointArgs[tp] = args }
             }
             facts.hasHybridPolling = structHasMember(btf, "request_queue", "poll_nsec")
+            for type in DPASState.btfTypes where btf__find_by_name_kind(btf, type, BTFKind.struct.rawValue) > 0 {
+                facts.dpasTypesInBTF.insert(type)
+            }
             if let bit = enumeratorValue(btf, "QUEUE_FLAG_STATS") {
                 facts.queueFlagStatsBit = UInt32(bit)
                 facts.queueFlagStatsSource = "enum value QUEUE_FLAG_STATS = \(bit) (from BTF)"
@@ -80,7 +85,8 @@ public struct KernelFacts: Sendable {
         return nil
     }
 
-    public var isDPASKernel: Bool { symbols["irq_poll_switch"] != nil }
+    /// DPAS mode state is readable here: see `DPASState.unavailableReason`.
+    public var isDPASKernel: Bool { DPASState.unavailableReason(self) == nil }
 
     // MARK: - sources
 

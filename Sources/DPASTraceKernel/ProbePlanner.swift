@@ -34,7 +34,8 @@ public enum Hook: String, CaseIterable, Sendable {
         case .ioSchedule: "the io_schedule flag is unknown; slept/no-sleep is unaffected (judged by context switches)"
         case .timerStart, .timerExpire, .contextSwitch: "hybrid sleeps cannot be classified: sleep-ratio has nothing to measure"
         case .timerCancel: "cancelled sleeps are resolved at the next arm or poll exit instead; the cancelled flag is unknown"
-        case .dpasMode: "modes has nothing to show"
+        case .dpasMode:
+            "mode changes are seen only at request starts and sleeper arming; no PAS per-bucket state (sleep-ratio --pas)"
         }
     }
 }
@@ -72,6 +73,8 @@ public struct ProbePlan: Sendable {
         public var rejected: [String]
         /// Set when nothing can serve the hook for a reason larger than attach types.
         public var unavailableReason: String?
+        /// Facts about this hook on this kernel worth showing beside the choice.
+        public var notes: [String] = []
         /// Filled after attaching.
         public var status: ProbePlanEntry.Status = .unavailable
         public var attachError: String?
@@ -82,12 +85,15 @@ public struct ProbePlan: Sendable {
     /// The plan as the dump and `dpas-trace plan` show it.
     public var entries: [ProbePlanEntry] {
         choices.map { choice in
-            var detail = choice.rejected
+            var detail = choice.rejected + choice.notes
             if let reason = choice.unavailableReason { detail.insert(reason, at: 0) }
             if let error = choice.attachError { detail.insert(error, at: 0) }
             var lost = choice.status == .attached ? nil : choice.hook.costWhenMissing
             if choice.hook.isSleepHook, choice.unavailableReason == ProbePlanner.noHybridPolling {
                 lost = "nothing lost: this kernel never sleeps in the poll path, so sleep-ratio has nothing to measure"
+            }
+            if choice.hook == .dpasMode, let reason = choice.unavailableReason, reason.hasPrefix("not a DPAS kernel") {
+                lost = "nothing lost: there is no DPAS state to observe; modes says so"
             }
             return ProbePlanEntry(
                 hook: choice.hook.rawValue, target: choice.chosen?.target ?? "-",
@@ -158,7 +164,13 @@ public struct ProbePlanner: Sendable {
         case .contextSwitch:
             return [ProbeCandidate(kind: .tracepoint, target: "sched:sched_switch", programs: [("sched_switch_tp", false)])]
         case .dpasMode:
-            return []
+            // DPAS is a 5.18 patch: its poll entry point is blk_mq_poll(q, cookie, iob, flags).
+            return [
+                ProbeCandidate(kind: .fentry, target: "blk_mq_poll",
+                               programs: [("dpas_poll_enter_fentry", false), ("dpas_poll_exit_fexit", true)]),
+                ProbeCandidate(kind: .kprobe, target: "blk_mq_poll",
+                               programs: [("dpas_poll_enter_kprobe", false), ("dpas_poll_exit_kretprobe", true)]),
+            ]
         }
     }
 
@@ -195,13 +207,12 @@ public struct ProbePlanner: Sendable {
         var choices: [ProbePlan.Choice] = []
         for hook in Hook.allCases {
             var choice = ProbePlan.Choice(hook: hook, chosen: nil, rejected: [])
-            if hook == .dpasMode {
-                choice.unavailableReason = facts.isDPASKernel
-                    ? "DPAS kernel (irq_poll_switch present) but this build has no mode hooks yet"
-                    : "not a DPAS kernel (no irq_poll_switch in /proc/kallsyms)"
+            if hook == .dpasMode, let reason = DPASState.unavailableReason(facts) {
+                choice.unavailableReason = reason
                 choices.append(choice)
                 continue
             }
+            if hook == .requestStart, facts.isDPASKernel { choice.notes.append(DPASState.bucketNote) }
             if hook.isSleepHook && !facts.hasHybridPolling && !forceSleepTracepoints {
                 choice.unavailableReason = ProbePlanner.noHybridPolling
                 choices.append(choice)

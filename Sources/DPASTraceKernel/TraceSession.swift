@@ -12,6 +12,8 @@ public final class TraceSession {
         public var device: String?
         /// Only requests started by this process (tests); nil = all.
         public var processID: UInt32?
+        /// Only requests started by this thread (tests, which share one process and run in parallel); nil = all.
+        public var threadID: UInt32?
         /// Stream per-event records through the ring buffer (record); aggregates are always kept.
         public var streamEvents: Bool
         /// Ring-buffer size in bytes (power of two, ≥ one page).
@@ -21,13 +23,16 @@ public final class TraceSession {
         /// Tests only: classify every hrtimer_wakeup sleeper of the traced process (nanosleep, …) as a
         /// hybrid sleep, so the slept/no-sleep logic runs on kernels without hybrid polling.
         public var classifyEverySleeper: Bool
+        /// DPAS kernels: stream PAS per-bucket state changes (PAS_STATE events) even without streamEvents.
+        public var pasStateEvents: Bool = false
 
-        public init(device: String? = nil, processID: UInt32? = nil, streamEvents: Bool = false,
+        public init(device: String? = nil, processID: UInt32? = nil, threadID: UInt32? = nil, streamEvents: Bool = false,
                     ringBufferBytes: UInt32 = 16 << 20, forceSleepTracepoints: Bool = false,
                     classifyEverySleeper: Bool = false) {
             self.classifyEverySleeper = classifyEverySleeper
             self.device = device
             self.processID = processID
+            self.threadID = threadID
             self.streamEvents = streamEvents
             self.ringBufferBytes = ringBufferBytes
             self.forceSleepTracepoints = forceSleepTracepoints
@@ -178,10 +183,17 @@ public final class TraceSession {
             var globals = RodataWriter(object: obj)
             try globals.set("target_dev", deviceNumber)
             try globals.set("target_tgid", options.processID ?? 0)
+            try globals.set("target_tid", options.threadID ?? 0)
             try globals.set("emit_events", UInt8(options.streamEvents ? 1 : 0))
             try globals.set("hrtimer_wakeup_addr", facts.symbols["hrtimer_wakeup"] ?? 0)
             try globals.set("queue_flag_stats_bit", facts.queueFlagStatsBit)
             try globals.set("sleep_any_task", UInt8(options.classifyEverySleeper ? 1 : 0))
+            // DPAS: zero addresses keep every DPAS read dead code (stock kernels).
+            let dpas = DPASState.addresses(facts)
+            try globals.set("dpas_switch_addr", dpas?.irqPollSwitch ?? 0)
+            try globals.set("dpas_percpu_offset_addr", dpas?.perCPUOffset ?? 0)
+            try globals.set("dpas_nr_cpus", UInt32(cpuCount))
+            try globals.set("dpas_pas_events", UInt8(options.pasStateEvents ? 1 : 0))
         } catch {
             bpf_object__close(obj)
             return .failure(LoadFailure(error: error as? KernelError ?? KernelError("\(error)"), errnoValue: EINVAL))

@@ -11,11 +11,14 @@ struct LiveOptions: ParsableArguments {
     @Option(name: .long, help: "Stop after this many seconds (default: until Ctrl-C / SIGTERM).")
     var duration: Double?
 
-    @Option(name: .long, help: "Also print the numbers of every interval of this many seconds.")
+    @Option(name: .long, help: "Also print a histogram block per interval of this many seconds (JSON Lines with --json), then the total.")
     var interval: Double?
 
     @Option(name: .long, help: "Trace only requests started, and hybrid sleeps taken, by this process ID.")
     var pid: UInt32?
+
+    @Option(name: .long, help: "Trace only requests started, and hybrid sleeps taken, by this thread ID.")
+    var tid: UInt32?
 
     @Flag(name: .long, help: "Print the probe plan and libbpf's messages on stderr.")
     var verbose = false
@@ -56,11 +59,15 @@ enum Live {
     }
 
     /// Opens the session with the plan printed on --verbose, and the libbpf warnings summarized.
-    static func open(_ options: LiveOptions, streamEvents: Bool) throws -> TraceSession {
+    static func open(_ options: LiveOptions, streamEvents: Bool, ringBufferBytes: UInt32 = 16 << 20,
+                     pasStateEvents: Bool = false) throws -> TraceSession {
         let session: TraceSession
         do {
-            session = try TraceSession(options: TraceSession.Options(
-                device: options.device, processID: options.pid, streamEvents: streamEvents))
+            var sessionOptions = TraceSession.Options(
+                device: options.device, processID: options.pid, threadID: options.tid, streamEvents: streamEvents,
+                ringBufferBytes: ringBufferBytes)
+            sessionOptions.pasStateEvents = pasStateEvents
+            session = try TraceSession(options: sessionOptions)
         } catch let error as KernelError {
             if options.verbose { LibBPFLog.captured.forEach { stderr($0.text) } }
             throw Offline.fail(error.message)
@@ -78,12 +85,14 @@ enum Live {
     }
 
     /// Polls until done. `onEvents` gets every ring-buffer batch; `onInterval` the numbers of each
-    /// --interval period. Returns the reason the run ended.
+    /// --interval period; `onWake` runs after every poll (≤ 100 ms apart) and ends the run when it
+    /// returns a reason. Returns the reason the run ended.
     @discardableResult
     static func run(_ session: TraceSession, _ options: LiveOptions,
                     onEvents: (UnsafeBufferPointer<TraceEvent>) throws -> Void = { _ in },
                     onInterval: (KernelSnapshot) throws -> Void = { _ in },
-                    onTick: () throws -> Void = {}) throws -> String {
+                    onTick: () throws -> Void = {},
+                    onWake: () throws -> String? = { nil }) throws -> String {
         StopSignal.install()
         let start = Date()
         var nextInterval = options.interval.map { start.addingTimeInterval($0) }
@@ -116,6 +125,7 @@ enum Live {
                 previous = current
                 nextInterval = due.addingTimeInterval(interval)
             }
+            if let reason = try onWake() { return reason }
         }
     }
 
@@ -165,39 +175,73 @@ enum PlanText {
 extension Live {
     static let sleepHooks: [Hook] = [.pollWindow, .sleeperArm, .timerStart, .timerExpire, .contextSwitch]
 
-    static func sleepRatio(_ options: LiveOptions, perCPU: Bool, json: Bool) throws {
-        let session = try open(options, streamEvents: false)
+    /// `pas`: also collect DPAS's PAS per-bucket state (PAS_STATE events) and show it after the table.
+    static func sleepRatio(_ options: LiveOptions, perCPU: Bool, json: Bool, pas: Bool = false) throws {
+        let session = try open(options, streamEvents: false, pasStateEvents: pas)
         defer { session.close() }
-        func render(_ snapshot: KernelSnapshot, heading: String?) throws {
+        var pasState = PASStateCollector(facts: session.facts)
+        func report(_ snapshot: KernelSnapshot) -> SleepRatioReport {
             var accumulator = SleepRatioAccumulator(perCPU: perCPU)
             snapshot.addSleeps(to: &accumulator)
-            let report = accumulator.report(completeness: completeness(session, snapshot, hooks: sleepHooks))
-            if let heading, !json { Offline.emit(heading + "\n") }
-            Offline.emit(json ? try Offline.json(report) : TextRenderer.sleepRatio(report))
+            return accumulator.report(completeness: completeness(session, snapshot, hooks: sleepHooks))
         }
+        // With --interval: a histogram block (or JSON line) per interval, then the total.
         var intervalIndex = 0
-        try run(session, options, onInterval: { delta in
+        let started = Date()
+        try run(session, options, onEvents: { batch in
+            if pas { pasState.add(batch) }
+        }, onInterval: { delta in
             intervalIndex += 1
-            try render(delta, heading: "--- interval \(intervalIndex) (\(options.interval ?? 0) s)")
+            let seconds = options.interval ?? 0
+            Offline.emit(json
+                ? try IntervalHistograms.jsonLine(IntervalHistograms.sleepRecord(delta, report: report(delta), interval: intervalIndex, seconds: seconds))
+                : IntervalHistograms.sleepBlock(delta, index: intervalIndex, seconds: seconds))
         })
-        try render(try session.snapshot(), heading: options.interval == nil ? nil : "--- total")
+        let total = try session.snapshot()
+        if options.interval != nil {
+            Offline.emit(json
+                ? try IntervalHistograms.jsonLine(IntervalHistograms.sleepRecord(total, report: report(total), interval: nil, seconds: Date().timeIntervalSince(started)))
+                : "--- total\n" + TextRenderer.sleepRatio(report(total)))
+        } else if !pas || !json {
+            Offline.emit(json ? try Offline.json(report(total)) : TextRenderer.sleepRatio(report(total)))
+        }
+        if pas {
+            let pasReport = pasState.report(device: options.device)
+            if json {
+                Offline.emit(try options.interval == nil
+                    ? Offline.json(SleepRatioWithPAS(sleepRatio: report(total), pasState: pasReport))
+                    : Offline.json(["pas_state": pasReport]))
+            } else {
+                Offline.emit("\n" + TextRenderer.pasState(pasReport))
+            }
+        }
     }
 
     static func buckets(_ options: LiveOptions, json: Bool) throws {
         let session = try open(options, streamEvents: false)
         defer { session.close() }
-        func render(_ snapshot: KernelSnapshot, heading: String?) throws {
+        func report(_ snapshot: KernelSnapshot) -> BucketReport {
             var accumulator = BucketAccumulator()
             snapshot.addBuckets(to: &accumulator)
-            let report = accumulator.report(completeness: completeness(session, snapshot, hooks: [.requestStart]))
-            if let heading, !json { Offline.emit(heading + "\n") }
-            Offline.emit(json ? try Offline.json(report) : TextRenderer.buckets(report))
+            return accumulator.report(completeness: completeness(session, snapshot, hooks: [.requestStart]))
         }
+        // With --interval: a bucket distribution (or JSON line) per interval, then the total.
         var intervalIndex = 0
+        let started = Date()
         try run(session, options, onInterval: { delta in
             intervalIndex += 1
-            try render(delta, heading: "--- interval \(intervalIndex) (\(options.interval ?? 0) s)")
+            let seconds = options.interval ?? 0
+            Offline.emit(json
+                ? try IntervalHistograms.jsonLine(IntervalHistograms.bucketRecord(delta, report: report(delta), interval: intervalIndex, seconds: seconds))
+                : IntervalHistograms.bucketBlock(delta, index: intervalIndex, seconds: seconds))
         })
-        try render(try session.snapshot(), heading: options.interval == nil ? nil : "--- total")
+        let total = try session.snapshot()
+        if options.interval != nil {
+            Offline.emit(json
+                ? try IntervalHistograms.jsonLine(IntervalHistograms.bucketRecord(total, report: report(total), interval: nil, seconds: Date().timeIntervalSince(started)))
+                : "--- total\n" + TextRenderer.buckets(report(total)))
+        } else {
+            Offline.emit(json ? try Offline.json(report(total)) : TextRenderer.buckets(report(total)))
+        }
     }
 }

@@ -7,7 +7,10 @@ struct ModesCommand: ParsableCommand {
         commandName: "modes",
         abstract: "Per CPU: DPAS mode transitions (avg QD, tf), from×to matrix, time and I/O share per mode.",
         discussion: """
-        On a kernel without DPAS it says so. Exit status: 0 ok (also for a damaged dump: everything before \
+        Live, it reads each CPU's struct blk_switch (through irq_poll_switch) at request starts, \
+        blk_mq_poll entry/exit and sleeper arming, and reports the kernel's own per-mode totals \
+        (cp_tot … int_tot, as switch_stat prints them) beside the traced counts. On a kernel without \
+        DPAS it says so and exits 0. Exit status: 0 ok (also for a damaged dump: everything before \
         the damage is analysed and the damage is reported on stderr); 1 when the dump cannot be read.
         """
     )
@@ -18,6 +21,9 @@ struct ModesCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON (keys documented in docs/json.md).")
     var json = false
 
+    @OptionGroup(title: "Live tracing (without --from)")
+    var live: LiveOptions
+
     func run() throws {
         if let from { try runOffline(path: from) } else { try runLive() }
     }
@@ -27,8 +33,8 @@ struct ModesCommand: ParsableCommand {
         Offline.emit(json ? try Offline.json(report) : TextRenderer.modes(report))
     }
 
-    /// Live tracing: replaced when the kernel side lands.
+    /// Live tracing: the DPAS maps and MODE events through the same analysis (see LiveModes.swift).
     func runLive() throws {
-        throw ValidationError("live tracing needs --from until the kernel side lands")
+        try Live.modes(live, json: json)
     }
 }

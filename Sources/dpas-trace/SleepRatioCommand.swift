@@ -22,8 +22,15 @@ struct SleepRatioCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON (keys documented in docs/json.md).")
     var json = false
 
+    @Flag(name: .long, help: "DPAS kernels, live: also show PAS state per CPU and bucket (dur, last two results, timer-floor hits).")
+    var pas = false
+
     @OptionGroup(title: "Live tracing (without --from)")
     var live: LiveOptions
+
+    func validate() throws {
+        if pas && from != nil { throw ValidationError("--pas needs live tracing: PAS state is read from the kernel, not from dumps") }
+    }
 
     func run() throws {
         if let from { try runOffline(path: from) } else { try runLive() }
@@ -36,6 +43,6 @@ struct SleepRatioCommand: ParsableCommand {
 
     /// Live tracing: the in-kernel aggregates through the same analysis (see LiveSupport.swift).
     func runLive() throws {
-        try Live.sleepRatio(live, perCPU: perCPU, json: json)
+        try Live.sleepRatio(live, perCPU: perCPU, json: json, pas: pas)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DPASTraceCore
+import DPASTraceKernel
 import Foundation
 
 struct TopCommand: ParsableCommand {
@@ -9,9 +10,22 @@ struct TopCommand: ParsableCommand {
         discussion: """
             Keys: q quits (probes are detached and a final summary is printed), p pauses, c clears.
             When stdout is not a terminal, prints the same view as plain text every interval.
+            Without --from, traces live (root or CAP_BPF + CAP_PERFMON); Ctrl-C / SIGTERM end it like q.
             With --from, replays a dump at --speed times its recorded pace (0: as fast as possible).
             """
     )
+
+    @Option(name: .long, help: "Live: trace only this disk, e.g. nvme0n1 (default: every disk).")
+    var device: String?
+
+    @Option(name: .long, help: "Live: trace only requests started, and hybrid sleeps taken, by this process ID.")
+    var pid: UInt32?
+
+    @Option(name: .long, help: "Live: trace only requests started, and hybrid sleeps taken, by this thread ID.")
+    var tid: UInt32?
+
+    @Flag(name: .long, help: "Live: print the probe plan and libbpf's messages on stderr before the view starts.")
+    var verbose = false
 
     @Option(name: .customLong("from"), help: ArgumentHelp("Replay this dump instead of tracing live.", valueName: "DUMP"))
     var dumpPath: String?
@@ -28,10 +42,38 @@ struct TopCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let dumpPath else {
-            throw ValidationError("live top needs the kernel side; use --from DUMP to replay a recording")
+        StopSignal.install()
+        if let dumpPath { try replay(dumpPath) } else { try traceLive() }
+    }
+
+    /// Live source: ring-buffer events into the model between frames, the session's lost-event
+    /// counters on every frame; the probes are detached before the final summary is printed.
+    private func traceLive() throws {
+        var arguments: [String] = []
+        if let device { arguments += ["--device", device] }
+        if let pid { arguments += ["--pid", String(pid)] }
+        if let tid { arguments += ["--tid", String(tid)] }
+        if verbose { arguments.append("--verbose") }
+        let session = try Live.open(try LiveOptions.parse(arguments), streamEvents: true)
+        defer { session.close() }
+        let source = "live, \(device ?? "every disk"), Linux \(session.facts.release)"
+        let driver = TopDriver(source: source, interval: interval, interactive: Terminal.isInteractive)
+        var failure: String?
+        driver.idle = { model, seconds in
+            let handled = session.poll(timeoutMs: Int32(seconds * 1000)) { model.consume($0.pointee) }
+            if handled < 0, failure == nil {
+                failure = "reading the BPF ring buffer failed: \(String(cString: strerror(Int32(-handled))))"
+                StopSignal.requested = 1
+            }
         }
-        try replay(dumpPath)
+        var model = TopModel()
+        repeat {
+            if let lost = try? session.snapshot().lostEvents.total { model.lostEvents = lost }
+        } while driver.frame(&model)
+        if let lost = try? session.snapshot().lostEvents.total { model.lostEvents = lost }
+        session.close()
+        driver.finish(model)
+        if let failure { throw Offline.fail(failure) }
     }
 
     private struct Quit: Error {}

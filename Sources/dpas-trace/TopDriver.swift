@@ -11,6 +11,9 @@ final class TopDriver {
     private let started = Date()
     private(set) var paused = false
     private(set) var quit = false
+    /// Work a live source does while a frame waits: drain the BPF ring buffer into the model for up
+    /// to the given seconds. Without it (replay) the wait just sleeps.
+    var idle: ((inout TopModel, Double) -> Void)?
 
     init(source: String, interval: Double, interactive: Bool) {
         self.source = source
@@ -25,15 +28,26 @@ final class TopDriver {
     /// once the user asked to quit. While paused it keeps waiting (and redrawing on resize).
     func frame(_ model: inout TopModel, wait: Double? = nil, finished: Bool = false) -> Bool {
         show(model, finished: finished)
-        guard let terminal else {
-            Thread.sleep(forTimeInterval: wait ?? interval)
-            return true
-        }
+        let slice = 0.1
         var remaining = wait ?? interval
+        guard let terminal else {
+            while !quit && remaining > 0 {
+                pass(&model, slice: min(slice, remaining))
+                remaining -= slice
+            }
+            return !quit
+        }
         var lastSize = terminal.size
         while !quit && (remaining > 0 || paused) {
-            let slice = 0.1
-            if let key = terminal.readKey(within: slice) {
+            let key: UInt8?
+            if idle != nil {
+                pass(&model, slice: slice)
+                key = quit ? nil : terminal.readKey(within: 0)
+            } else {
+                key = terminal.readKey(within: slice)
+            }
+            if quit { break }
+            if let key {
                 switch key {
                 case UInt8(ascii: "q"), UInt8(ascii: "Q"), 3 /* Ctrl-C in raw mode */: quit = true
                 case UInt8(ascii: "p"), UInt8(ascii: "P"), UInt8(ascii: " "): paused.toggle()
@@ -48,6 +62,13 @@ final class TopDriver {
             if !paused { remaining -= slice }
         }
         return !quit
+    }
+
+    /// Spends one slice of a frame's wait: the live source's work, or a sleep. Ctrl-C / SIGTERM
+    /// (StopSignal) end the view like `q`.
+    private func pass(_ model: inout TopModel, slice: Double) {
+        if let idle { idle(&model, slice) } else { Thread.sleep(forTimeInterval: slice) }
+        if StopSignal.requested != 0 { quit = true }
     }
 
     /// Blocks until `q` (interactive) — used when a replay has ended but the screen should stay.

@@ -1,3 +1,4 @@
+import DPASTraceTestSupport
 import Foundation
 import Testing
 @testable import DPASTraceCore
@@ -36,19 +37,8 @@ import Testing
     }
 
     static func run(_ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = try binary()
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes before waiting so a large output cannot block the child.
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                   stderr: String(decoding: errData, as: UTF8.self))
+        let result = try Child.run(try binary().path, arguments)
+        return Run(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
     static func temporaryDirectory() throws -> URL {

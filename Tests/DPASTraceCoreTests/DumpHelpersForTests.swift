@@ -66,14 +66,6 @@ func dumpTestEvent(_ index: Int) -> TraceEvent {
     }
 }
 
-/// Resident set size in bytes, from /proc/self/statm (second field, in pages).
-func dumpTestResidentBytes() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = text.split(separator: " ")
-    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
-
 /// Events of a whole dump, collected (only for small test dumps).
 func dumpTestReadAll(_ reader: DumpReader) throws -> ([TraceEvent], DumpReadResult) {
     var events: [TraceEvent] = []

@@ -1,3 +1,4 @@
+import DPASTraceTestSupport
 import Foundation
 import Testing
 @testable import DPASTraceCore
@@ -30,17 +31,12 @@ import Testing
         var outcomes: [String: Int] = [:]
         for trial in 0..<Self.trials {
             let path = scratch.path("killed-\(trial).dpt")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
             // Far more events than it can write before the kill: it never finishes on its own.
-            process.arguments = ["-o", path, "--events", "200000000"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let writer = try Child(binary, ["-o", path, "--events", "200000000"], stdout: .discard, stderr: .discard)
             usleep(UInt32.random(in: 0...400_000, using: &generator))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            #expect(process.terminationReason == .uncaughtSignal, "trial \(trial): the writer must have been killed")
+            kill(writer.pid, SIGKILL)
+            let ended = writer.wait(timeout: 60)
+            #expect(ended == .signaled(SIGKILL), "trial \(trial): the writer must have been killed, but: \(ended)")
 
             guard FileManager.default.fileExists(atPath: path) else {
                 outcomes["killed before creating the file", default: 0] += 1

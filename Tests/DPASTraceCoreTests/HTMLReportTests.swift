@@ -1,3 +1,4 @@
+import DPASTraceTestSupport
 import Foundation
 import Testing
 @testable import DPASTraceCore
@@ -8,7 +9,7 @@ struct HTMLReportTests {
     /// 4 requested durations (the seed's d_init rows), requests in buckets 6 and -1, and DPAS modes:
     /// CPU 0 goes PAS → CP → PAS, CPU 1 stays in PAS.
     private func writeKnownDump() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appending(path: "dpt-html-\(getpid()).dpt").path
+        let path = FileManager.default.temporaryDirectory.appending(path: "dpt-html-\(getpid())-\(UUID().uuidString).dpt").path
         let header = DumpHeader(kernelRelease: "5.18.0-rc6-dpas-fast26", hostname: "lab", createdRealtimeNs: 1_764_000_000_000_000_000,
                                 bootTimeOffsetNs: 0, command: ["dpas-trace", "record"], device: "nvme0n1",
                                 probePlan: [ProbePlanEntry(hook: "request start", target: "blk_mq_start_request", attachType: "kprobe",
@@ -86,27 +87,17 @@ struct HTMLReportTests {
     func rendersInHeadlessChromiumWithoutScriptErrors() throws {
         let dump = try writeKnownDump()
         defer { try? FileManager.default.removeItem(atPath: dump) }
-        let page = FileManager.default.temporaryDirectory.appending(path: "dpt-html-\(getpid()).html")
+        let page = FileManager.default.temporaryDirectory.appending(path: "dpt-html-\(getpid())-\(UUID().uuidString).html")
         try HTMLReport.render(dumpAt: dump).html.write(to: page, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: page) }
         let profile = FileManager.default.temporaryDirectory.appending(path: "dpt-chromium-\(getpid())")
         defer { try? FileManager.default.removeItem(at: profile) }
 
-        let browser = Process()
-        browser.executableURL = URL(fileURLWithPath: Self.chromium!)
-        browser.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(profile.path)",
-                             "--enable-logging=stderr", "--v=0", "--dump-dom", page.absoluteString]
-        let out = Pipe()
-        let logFile = FileManager.default.temporaryDirectory.appending(path: "dpt-chromium-\(getpid()).log")
-        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: logFile) }
-        browser.standardOutput = out
-        browser.standardError = try FileHandle(forWritingTo: logFile)
-        try browser.run()
-        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        browser.waitUntilExit()
-        let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-        #expect(browser.terminationStatus == 0, "chromium failed: \(log.suffix(2000))")
+        let browser = try Child.run(Self.chromium!, ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(profile.path)",
+                                                     "--enable-logging=stderr", "--v=0", "--dump-dom", page.absoluteString],
+                                    timeout: 180)
+        let dom = browser.stdout, log = browser.stderr
+        #expect(browser.status == 0, "chromium failed (\(browser.termination)): \(log.suffix(2000))")
         // The page's script ran (it sets data-ready) and counted what the browser laid out.
         #expect(dom.contains("data-ready=\"1\""), "the inline script did not run; console:\n\(log.suffix(2000))")
         #expect(dom.contains("sleep-bars=4;bucket-bars=2;mode-segments=4;mode-tracks=2"), "self-check: \(dom.suffix(400))")

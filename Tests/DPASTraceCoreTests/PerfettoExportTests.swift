@@ -1,4 +1,5 @@
 import CDPASEvents
+import DPASTraceTestSupport
 import Foundation
 import Testing
 @testable import DPASTraceCore
@@ -36,22 +37,14 @@ struct PerfettoExportTests {
     }
 
     private func decode(_ trace: [UInt8]) throws -> String {
-        let file = FileManager.default.temporaryDirectory.appending(path: "dpt-perfetto-\(getpid()).pftrace")
+        let file = FileManager.default.temporaryDirectory.appending(path: "dpt-perfetto-\(getpid())-\(UUID().uuidString).pftrace")
         try Data(trace).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let protoc = Process()
-        protoc.executableURL = URL(fileURLWithPath: "/usr/bin/protoc")
-        protoc.arguments = ["--proto_path=\(Self.fixtures.path)", "--decode=perfetto.protos.Trace", "perfetto_trace.proto"]
-        protoc.standardInput = try FileHandle(forReadingFrom: file)
-        let out = Pipe(), err = Pipe()
-        protoc.standardOutput = out
-        protoc.standardError = err
-        try protoc.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        protoc.waitUntilExit()
-        #expect(protoc.terminationStatus == 0, "protoc rejected the trace: \(errors)")
-        return text
+        let protoc = try Child.run("/usr/bin/protoc",
+                                   ["--proto_path=\(Self.fixtures.path)", "--decode=perfetto.protos.Trace", "perfetto_trace.proto"],
+                                   stdinPath: file.path, timeout: 120)
+        #expect(protoc.status == 0, "protoc rejected the trace (\(protoc.termination)): \(protoc.stderr)")
+        return protoc.stdout
     }
 
     private func occurrences(of needle: String, in text: String) -> Int {
@@ -92,9 +85,7 @@ struct PerfettoExportTests {
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/protoc"),
                    "needs protoc (Debian protobuf-compiler; scripts/install-deps installs it)"))
     func dumpCommandWritesAValidTrace() throws {
-        let binary = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-            .deletingLastPathComponent().appending(path: "dpas-trace").path
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build dpas-trace first (swift build)")
+        let binary = try CLIOfflineTests.binary().path
         let directory = FileManager.default.temporaryDirectory
         let dump = directory.appending(path: "dpt-perfetto-cli-\(getpid()).dpt").path
         let trace = directory.appending(path: "dpt-perfetto-cli-\(getpid()).pftrace")
@@ -106,26 +97,15 @@ struct PerfettoExportTests {
         try writer.append(modeChange(cpu: 1, at: 600, from: DPT_MODE_PAS, to: DPT_MODE_OL, avgQDx10: 25))
         try writer.finish()
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["dump", dump, "--format", "perfetto", "-o", trace.path]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let written = try Child.run(binary, ["dump", dump, "--format", "perfetto", "-o", trace.path])
+        #expect(written.status == 0, "\(written.termination): \(written.stderr)")
         let text = try decode(Array(try Data(contentsOf: trace)))
         #expect(occurrences(of: "name: \"slept\"", in: text) == 1)
         #expect(occurrences(of: "name: \"no sleep\"", in: text) == 1)
         #expect(text.contains("name: \"OL\""))
 
         // Without -o the command refuses, rather than writing binary to a terminal.
-        let refused = Process()
-        refused.executableURL = URL(fileURLWithPath: binary)
-        refused.arguments = ["dump", dump, "--format", "perfetto"]
-        refused.standardError = FileHandle.nullDevice
-        refused.standardOutput = FileHandle.nullDevice
-        try refused.run()
-        refused.waitUntilExit()
-        #expect(refused.terminationStatus != 0)
+        let refused = try Child.run(binary, ["dump", dump, "--format", "perfetto"])
+        #expect(refused.termination != .exited(0) && !refused.stderr.isEmpty)
     }
 }

@@ -1,4 +1,5 @@
 import DPASTraceSynthetic
+import DPASTraceTestSupport
 import Foundation
 import Testing
 @testable import DPASTraceCore
@@ -46,6 +47,29 @@ struct TopScreenTests {
         #expect(Log2Histogram.render(LatencyHistogram()) == ["(no data)"])
     }
 
+    @Test func log2RowsAndBucketDistributionForIntervalBlocks() {
+        var histogram = LatencyHistogram()
+        for value: UInt64 in [0, 100, 127, 128, 4_000] { histogram.add(value, times: 2) }
+        let rows = Log2Histogram.rows(histogram)
+        #expect(rows.first == Log2Histogram.Row(low: 0, high: 1, count: 2))
+        #expect(rows.last == Log2Histogram.Row(low: 2048, high: 4095, count: 2))
+        #expect(rows.reduce(0) { $0 + $1.count } == histogram.count)
+        #expect(rows.contains(Log2Histogram.Row(low: 64, high: 127, count: 4)))
+        #expect(Log2Histogram.rows(LatencyHistogram()).isEmpty)
+
+        var counts = [UInt64](repeating: 0, count: 17)
+        counts[0] = 10   // bucket -1
+        counts[7] = 30   // bucket 6
+        let lines = Log2Histogram.renderBuckets(counts, barWidth: 30)
+        #expect(lines == [
+            "bucket : count  distribution",
+            "    -1 :    10  |**********                    |",
+            "     6 :    30  |******************************|",
+            "bucket -1: 25.0% of requests (stats_sectors was 0)",
+        ])
+        #expect(Log2Histogram.renderBuckets([UInt64](repeating: 0, count: 17)) == ["(no requests)"])
+    }
+
     @Test func clearKeepsModesAndLosses() {
         var model = syntheticModel(events: 5_000)
         model.lostEvents = 7
@@ -59,35 +83,17 @@ struct TopScreenTests {
     // MARK: - The real binary in tmux
 
     private static let tmux = "/usr/bin/tmux"
-    private static var buildDirectory: URL {
-        URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-            .deletingLastPathComponent()
-    }
 
     @discardableResult
     private func run(_ tool: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return text
+        let result = try Child.run(tool, arguments, timeout: 60)
+        return result.stdout + result.stderr
     }
 
     /// tmux commands other than capture-pane: output discarded, because `new-session` may fork the
     /// tmux server, which would hold a pipe open forever.
     private func tmux(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.tmux)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
+        try Child.runDiscardingOutput(Self.tmux, arguments)
     }
 
     private func writeSyntheticDump(events: UInt64) throws -> String {
@@ -116,8 +122,7 @@ struct TopScreenTests {
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux (scripts/install-deps installs it)"))
     func topInTmuxShowsHistogramsAndQuitsOnQ() throws {
-        let binary = Self.buildDirectory.appending(path: "dpas-trace").path
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build dpas-trace first (swift build)")
+        let binary = try CLIOfflineTests.binary().path
         let dump = try writeSyntheticDump(events: 50_000)
         defer { try? FileManager.default.removeItem(atPath: dump) }
         let session = "dpt-top-\(getpid())"
@@ -137,9 +142,13 @@ struct TopScreenTests {
         try tmux(["send-keys", "-t", session, "c"])
         _ = try waitForScreen(session, containing: "events: 0 ")
         try tmux(["send-keys", "-t", session, "q"])
+        // The shell creates the file before writing the status into it: wait for the content.
         let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: done) && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-        let status = try String(contentsOfFile: done, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        var status = ""
+        while status.isEmpty && Date() < deadline {
+            status = ((try? String(contentsOfFile: done, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if status.isEmpty { Thread.sleep(forTimeInterval: 0.1) }
+        }
         try? FileManager.default.removeItem(atPath: done)
         #expect(status == "0", "top exited with \(status)")
         // The final summary is printed on the normal screen after leaving the full screen.
@@ -148,8 +157,7 @@ struct TopScreenTests {
     }
 
     @Test func topWithoutTerminalPrintsPlainFrames() throws {
-        let binary = Self.buildDirectory.appending(path: "dpas-trace").path
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build dpas-trace first (swift build)")
+        let binary = try CLIOfflineTests.binary().path
         let dump = try writeSyntheticDump(events: 20_000)
         defer { try? FileManager.default.removeItem(atPath: dump) }
         let output = try run(binary, ["top", "--from", dump, "--speed", "0", "--interval", "0.1"])

@@ -1,43 +1,26 @@
 import DPASTraceCore
 @testable import DPASTraceKernel
+import DPASTraceTestSupport
 import Foundation
 import Testing
 
-/// A dpas-trace child process whose stderr is collected as it arrives.
+/// A dpas-trace child process whose output is collected as it arrives.
 private final class TracerProcess: @unchecked Sendable {
-    let process = Process()
-    private let out = Pipe(), err = Pipe()
-    private let lock = NSLock()
-    private var errText = ""
-    private var outData = Data()
+    let process: Child
 
     init(_ arguments: [String]) throws {
-        process.executableURL = try #require(SystemSnapshotCLITests.binary)
-        process.arguments = arguments
-        process.standardOutput = out
-        process.standardError = err
-        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let chunk = handle.availableData
-            guard let self else { return }
-            self.lock.lock(); self.errText += String(decoding: chunk, as: UTF8.self); self.lock.unlock()
-        }
-        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let chunk = handle.availableData
-            guard let self else { return }
-            self.lock.lock(); self.outData.append(chunk); self.lock.unlock()
-        }
-        try process.run()
+        process = try Child(try #require(SystemSnapshotCLITests.binary).path, arguments)
     }
 
-    var stderr: String { lock.lock(); defer { lock.unlock() }; return errText }
-    var stdout: Data { lock.lock(); defer { lock.unlock() }; return outData }
+    var stderr: String { process.stderr }
+    var stdout: Data { Data(process.stdoutData) }
 
     /// Waits until stderr contains `text` (the tracer prints it once its probes are attached).
     func waitFor(_ text: String, timeout: TimeInterval = 30) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if stderr.contains(text) { return true }
-            if !process.isRunning { return stderr.contains(text) }
+            if !process.isRunning { process.wait(timeout: 5); return stderr.contains(text) }
             Thread.sleep(forTimeInterval: 0.05)
         }
         return false
@@ -46,19 +29,7 @@ private final class TracerProcess: @unchecked Sendable {
     /// SIGINT, then wait (≤ 15 s) for a clean exit; returns the exit status, -1 if it had to be killed.
     func interrupt() -> Int32 {
         process.interrupt()
-        let deadline = Date().addingTimeInterval(15)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return -1
-        }
-        process.waitUntilExit()
-        Thread.sleep(forTimeInterval: 0.1) // let the readability handlers drain
-        err.fileHandleForReading.readabilityHandler = nil
-        out.fileHandleForReading.readabilityHandler = nil
-        lock.lock(); outData.append(out.fileHandleForReading.readDataToEndOfFile()); lock.unlock()
-        return process.terminationStatus
+        return process.exitStatus(timeout: 15)
     }
 }
 
@@ -71,7 +42,7 @@ extension KernelSessionTests {
         guard SystemSnapshotCLITests.binary != nil else {
             return print("SKIPPED: no dpas-trace binary beside the test runner; build the product first (swift build)")
         }
-        let pid = String(getpid())
+        let tid = String(try currentThreadID())  // this test's reads only: other suites share the process
         let dump = NSTemporaryDirectory() + "dpas-trace-cli-test-\(getpid()).dpt"
         defer { unlink(dump) }
         let directory = FileManager.default.currentDirectoryPath
@@ -83,8 +54,8 @@ extension KernelSessionTests {
         close(syncFD)
         try readBlocks(file)  // warm-up outside the trace (extent metadata, code pages)
 
-        let recorder = try TracerProcess(["record", "-o", dump, "--pid", pid, "--verbose"])
-        let live = try TracerProcess(["buckets", "--json", "--pid", pid, "--verbose"])
+        let recorder = try TracerProcess(["record", "-o", dump, "--tid", tid, "--verbose"])
+        let live = try TracerProcess(["buckets", "--json", "--tid", tid, "--verbose"])
         #expect(recorder.waitFor("Probe plan"), "record did not start: \(recorder.stderr)")
         #expect(live.waitFor("Probe plan"), "buckets did not start: \(live.stderr)")
 
@@ -129,16 +100,11 @@ extension KernelSessionTests {
               FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
             return print("SKIPPED: needs the dpas-trace binary and setpriv (util-linux)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", binary.path, "buckets", "--duration", "1"]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = Pipe()
-        try process.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus != 0)
+        let unprivileged = try Child.run("/usr/bin/setpriv",
+                                         ["--reuid=65534", "--regid=65534", "--clear-groups", binary.path, "buckets", "--duration", "1"],
+                                         timeout: 60)
+        let text = unprivileged.stderr
+        #expect(unprivileged.termination == .exited(1), "\(unprivileged.termination)")
         #expect(text.contains("CAP_BPF") && text.contains("CAP_PERFMON"))
         #expect(text.split(separator: "\n").count == 1, "one line: \(text)")
     }

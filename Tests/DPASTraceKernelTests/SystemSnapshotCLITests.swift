@@ -1,4 +1,5 @@
 import DPASTraceCore
+import DPASTraceTestSupport
 import Foundation
 import Testing
 @testable import DPASTraceKernel
@@ -19,17 +20,8 @@ import Testing
     }
 
     static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = try #require(binary)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        let result = try Child.run(try #require(binary).path, arguments)
+        return (result.status, result.stdout, result.stderr)
     }
 
     @Test func jsonTextAndStrictExitCodes() throws {

@@ -74,10 +74,10 @@ build_initramfs() {
 	rm -rf "$root"
 }
 
-# run_initramfs BASE OUT FILES_DIR: appends a small cpio holding FILES_DIR's files under /lab
-# (the run's settings) to BASE: the kernel unpacks concatenated archives in order.
+# run_initramfs BASE OUT FILES_DIR: appends a cpio of FILES_DIR (the run's settings under /lab,
+# extra programs from --guest-bin) to BASE: the kernel unpacks concatenated archives in order.
 run_initramfs() {
 	local base=$1 out=$2 dir=$3
 	cp "$base" "$out"
-	(cd "$dir" && find lab -print0 | cpio --quiet -o -0 -H newc -R 0:0) >> "$out"
+	(cd "$dir" && find . -mindepth 1 -print0 | cpio --quiet -o -0 -H newc -R 0:0) >> "$out"
 }

@@ -76,6 +76,8 @@ public final class DumpReader {
     /// Initial read buffer: large reads amortise syscalls; chunks (512 KiB by default) straddling
     /// the buffer's end are moved to its front, which costs little at this size.
     fileprivate static let blockSize = 4 << 20
+    /// Smallest read window, for small files.
+    fileprivate static let minimumWindow = 64 << 10
     /// Largest single read(2): like cat's 128 KiB, small enough that the kernel's copy lands in cache.
     fileprivate static let readPiece = 128 << 10
 
@@ -346,7 +348,11 @@ private struct ReadWindow {
         self.fd = fd
         self.path = path
         self.fileOffset = fileOffset
-        capacity = DumpReader.blockSize
+        // No larger than the file needs: small dumps (tests, fuzzing, short recordings) must not
+        // pay for a 4 MiB buffer. `fill` grows the window if the file turns out larger.
+        var fileInfo = stat()
+        let remaining = fstat(fd, &fileInfo) == 0 ? Int(max(0, Int64(fileInfo.st_size) - Int64(fileOffset))) : DumpReader.blockSize
+        capacity = min(DumpReader.blockSize, max(DumpReader.minimumWindow, remaining))
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
     }
 

@@ -81,20 +81,7 @@ public enum TopScreen {
     }
 
     static func bucketLines(_ model: TopModel, barWidth: Int) -> [String] {
-        let peak = model.bucketCounts.max() ?? 0
-        guard peak > 0 else { return ["(no requests)"] }
-        var lines = ["bucket : count  distribution"]
-        for (index, count) in model.bucketCounts.enumerated() where count > 0 {
-            let bucket = index - 1
-            let filled = max(1, Int((Double(count) / Double(peak) * Double(barWidth)).rounded()))
-            let label = bucket == -1 ? "    -1" : "\(bucket)".leftPadded(6)
-            lines.append("\(label) : \(Format.count(count).leftPadded(5))  |\(String(repeating: "*", count: filled))\(String(repeating: " ", count: barWidth - filled))|")
-        }
-        let total = model.bucketCounts.reduce(0, +)
-        if model.bucketCounts[0] > 0 {
-            lines.append("bucket -1: \(Format.percent(Double(model.bucketCounts[0]) / Double(total))) of requests (stats_sectors was 0)")
-        }
-        return lines
+        Log2Histogram.renderBuckets(model.bucketCounts, barWidth: barWidth)
     }
 
     static func cpuLines(_ model: TopModel) -> [String] {

@@ -1,0 +1,95 @@
+# Guest script of bench/lab: tracing overhead in one boot. Each round runs the four modes in a
+# random order -- untraced, `dpas-trace sleep-ratio`, the equivalent bpftrace script
+# (/lab/bench-sleep-ratio.bt), `dpas-trace record` -- and within each mode fio with 1 and 2 jobs
+# in a random order, so slow drift of the emulator (TCG) spreads over all modes alike. A tracer is
+# attached once per mode and round and covers both fio runs; its start-up is outside the fio window.
+# Writes /results/bench/ROUND-MODE-JOBSj.fio.json, the tracers' output, and bench.tsv
+# for the host: "round mode jobs iops" per fio run, "round record-events - events lost seconds"
+# per record window.
+# BENCH_ROUNDS comes from /lab/bench.env (bench/lab passes it with --guest-file).
+. /lab/bench.env
+lab_configure /lab/scenarios/hybrid.conf
+lab_dump_sysfs /results/sysfs.txt
+mkdir -p /results/bench /tmp/bench
+# bpftrace's clang includes <linux/types.h> (bench/lab packs the host's UAPI headers).
+tar -xf /lab/bpftrace-headers.tar -C /
+ln -sfn x86_64-linux-gnu/asm /usr/include/asm
+B=/results/bench
+: > $B/bench.tsv
+
+# shuffled WORDS...: the words in a random order, one per line.
+shuffled() { for w in "$@"; do echo "$w"; done | shuf; }
+
+# fio_pair ROUND MODE: fio with 1 and 2 jobs (random order); appends their IOPS to bench.tsv.
+fio_pair() {
+	for j in $(shuffled 1 2); do
+		lab_fio_bench "$1-$2-${j}j" "$j"
+		iops=$(tr -d ' \n' < "$B/$1-$2-${j}j.fio.json" | grep -o '"read":{"io_bytes":[0-9]*,"io_kbytes":[0-9]*,"bw_bytes":[0-9]*,"bw":[0-9]*,"iops":[0-9.]*' | sed 's/.*"iops"://')
+		echo "$1	$2	$j	$iops" >> $B/bench.tsv
+		say "round $1 $2 ${j} job(s): $iops IOPS"
+	done
+}
+
+lab_fio_bench() {
+	fio --name="$1" --ioengine=pvsync2 --hipri --direct=1 --rw=randread --bs=4k --iodepth=1 \
+		--numjobs="$2" --time_based --runtime="$DURATION" --filename="/dev/$DEV" --group_reporting \
+		--eta=never --output-format=json --output="$B/$1.fio.json" || fail "fio $1 failed"
+}
+
+# bpftrace_start NAME: starts the script, waits for its BEGIN line (printed once every probe is
+# attached).
+bpftrace_start() {
+	# bpftrace 0.17 finds the kernel's BTF by its name, which 5.10 does not report: name the file.
+	BPFTRACE_BTF=/sys/kernel/btf/vmlinux bpftrace /lab/bench-sleep-ratio.bt > "$B/$1.out" 2> "$B/$1.err" &
+	BT_PID=$!
+	i=0
+	while ! grep -q '^bpftrace: attached' "$B/$1.out"; do
+		kill -0 "$BT_PID" 2>/dev/null || { cat "$B/$1.out" "$B/$1.err"; fail "bpftrace exited before attaching"; return 1; }
+		i=$((i + 1))
+		[ $i -lt 1200 ] || fail "bpftrace did not attach within 300 s"
+		sleep 0.25
+	done
+	say "bpftrace attached"
+}
+
+bpftrace_stop() {
+	kill -INT "$BT_PID"
+	wait "$BT_PID" || say "bpftrace exited with status $?: $(tail -n 3 "$B/$1.err")"
+}
+
+# One unmeasured run first: the first fio of a boot pays for TCG translating the I/O path.
+say "bench: warm-up"
+lab_fio_bench warmup 1
+
+for round in $(seq 1 "$BENCH_ROUNDS"); do
+	for mode in $(shuffled untraced dpas-trace bpftrace record); do
+		say "bench: round $round, $mode"
+		case $mode in
+		untraced) fio_pair "$round" untraced ;;
+		dpas-trace)
+			lab_trace_start "bench/$round-dpas-trace" sleep-ratio --device "$DEV"
+			fio_pair "$round" dpas-trace
+			lab_trace_stop "bench/$round-dpas-trace"
+			;;
+		bpftrace)
+			bpftrace_start "$round-bpftrace"
+			fio_pair "$round" bpftrace
+			bpftrace_stop "$round-bpftrace"
+			;;
+		record)
+			lab_trace_start "bench/$round-record" record -o /tmp/bench.dpt --device "$DEV"
+			start=$(cut -d' ' -f1 /proc/uptime)
+			fio_pair "$round" record
+			end=$(cut -d' ' -f1 /proc/uptime)
+			lab_trace_stop "bench/$round-record"
+			# "wrote N events to ... lost events: L"; the dump itself stays in guest memory only.
+			line=$(grep 'dpas-trace: wrote' "$B/$round-record.err" | tail -n 1)
+			events=$(echo "$line" | sed -n 's/.*wrote \([0-9]*\) events.*/\1/p')
+			lost=$(echo "$line" | sed -n 's/.*lost events: \([0-9]*\).*/\1/p')
+			echo "$round	record-events	-	${events:-?}	${lost:-?}	$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')" >> $B/bench.tsv
+			say "round $round record: ${events:-?} events, ${lost:-?} lost"
+			rm -f /tmp/bench.dpt
+			;;
+		esac
+	done
+done
