@@ -208,9 +208,10 @@ extension Live {
         if pas {
             let pasReport = pasState.report(device: options.device)
             if json {
+                // With --interval the output is JSON Lines: the PAS state is one more line.
                 Offline.emit(try options.interval == nil
                     ? Offline.json(SleepRatioWithPAS(sleepRatio: report(total), pasState: pasReport))
-                    : Offline.json(["pas_state": pasReport]))
+                    : IntervalHistograms.jsonLine(["pas_state": pasReport]))
             } else {
                 Offline.emit("\n" + TextRenderer.pasState(pasReport))
             }
