@@ -187,37 +187,7 @@ extension TraceSession {
     /// running kernel's — a DPAS kernel's types, on a machine that has none. The addresses passed are
     /// never dereferenced here (nothing is attached). Returns nil on success, else libbpf's reason.
     public static func dpasVerifierCheck(programs: [String] = dpasPrograms, btfPath: String?) -> String? {
-        LibBPFLog.install()
-        guard let bytes = BPFObjects.object(named: objectName) else { return "object \(objectName) not embedded" }
-        let mark = LibBPFLog.mark
-        var opts = bpf_object_open_opts()
-        opts.sz = MemoryLayout<bpf_object_open_opts>.size
-        let path = btfPath.map { strdup($0) } ?? nil
-        defer { free(path) }
-        opts.btf_custom_path = UnsafePointer(path)
-        // The verifier's reason is at the end of its log: keep the whole log, not libbpf's excerpt.
-        let logSize = 4 << 20
-        let verifierLog = UnsafeMutablePointer<CChar>.allocate(capacity: logSize)
-        verifierLog.initialize(repeating: 0, count: logSize)
-        defer { verifierLog.deallocate() }
-        opts.kernel_log_buf = verifierLog
-        opts.kernel_log_size = numericCast(logSize)
-        opts.kernel_log_level = 1
-        guard let obj = bytes.withUnsafeBytes({ bpf_object__open_mem($0.baseAddress, $0.count, &opts) }) else {
-            return "cannot open the object: \(String(cString: strerror(errno)))"
-        }
-        defer { bpf_object__close(obj) }
-        var program = bpf_object__next_program(obj, nil)
-        var found = Set<String>()
-        while let current = program {
-            let name = String(cString: bpf_program__name(current))
-            bpf_program__set_autoload(current, programs.contains(name))
-            if programs.contains(name) { found.insert(name) }
-            program = bpf_object__next_program(obj, current)
-        }
-        if let missing = programs.first(where: { !found.contains($0) }) { return "no program \(missing) in the object" }
-        do {
-            var globals = RodataWriter(object: obj)
+        verifierCheck(programs: programs, btfPath: btfPath) { globals in
             // Any non-zero kernel address makes the DPAS branches reachable for the verifier.
             let somewhere = KernelFacts.readKallsyms(["hrtimer_wakeup"])["hrtimer_wakeup"].flatMap { $0 == 0 ? nil : $0 }
                 ?? 0xffff_ffff_8100_0000
@@ -226,13 +196,6 @@ extension TraceSession {
             try globals.set("dpas_nr_cpus", UInt32(4))
             try globals.set("dpas_pas_events", UInt8(1))
             try globals.set("emit_events", UInt8(1))
-        } catch {
-            return "\(error)"
         }
-        let err = bpf_object__load(obj)
-        guard err != 0 else { return nil }
-        let libbpf = LibBPFLog.captured(since: mark).filter(\.isWarning).map(\.text).suffix(3).joined(separator: " | ")
-        let verifier = String(cString: verifierLog).split(separator: "\n").suffix(6).joined(separator: " | ")
-        return "\(String(cString: strerror(abs(err)))): \(libbpf) | verifier: \(verifier)"
     }
 }

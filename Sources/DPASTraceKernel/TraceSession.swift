@@ -261,13 +261,26 @@ public final class TraceSession {
 
     /// Loads only `programs` of the embedded object (no attach) and unloads them again: proves they
     /// pass this kernel's verifier even where their hook cannot be attached (kprobes off).
-    /// Returns nil on success, else libbpf's reason.
-    public static func verifierCheck(programs: [String]) -> String? {
+    /// `btfPath`: BTF (raw or ELF) to relocate against instead of the running kernel's; `configure`
+    /// sets read-only globals before the load. Returns nil on success, else libbpf's warnings and
+    /// the end of the verifier's log (where its reason is).
+    static func verifierCheck(programs: [String], btfPath: String? = nil,
+                              configure: (inout RodataWriter) throws -> Void = { _ in }) -> String? {
         LibBPFLog.install()
         guard let bytes = BPFObjects.object(named: objectName) else { return "object \(objectName) not embedded" }
         let mark = LibBPFLog.mark
         var opts = bpf_object_open_opts()
         opts.sz = MemoryLayout<bpf_object_open_opts>.size
+        let path = btfPath.map { strdup($0) } ?? nil
+        defer { free(path) }
+        opts.btf_custom_path = UnsafePointer(path)
+        let logSize = 4 << 20
+        let verifierLog = UnsafeMutablePointer<CChar>.allocate(capacity: logSize)
+        verifierLog.initialize(repeating: 0, count: logSize)
+        defer { verifierLog.deallocate() }
+        opts.kernel_log_buf = verifierLog
+        opts.kernel_log_size = numericCast(logSize)
+        opts.kernel_log_level = 1
         guard let obj = bytes.withUnsafeBytes({ bpf_object__open_mem($0.baseAddress, $0.count, &opts) }) else {
             return "cannot open the object: \(String(cString: strerror(errno)))"
         }
@@ -281,10 +294,17 @@ public final class TraceSession {
             program = bpf_object__next_program(obj, current)
         }
         if let missing = programs.first(where: { !found.contains($0) }) { return "no program \(missing) in the object" }
+        do {
+            var globals = RodataWriter(object: obj)
+            try configure(&globals)
+        } catch {
+            return "\(error)"
+        }
         let err = bpf_object__load(obj)
         guard err != 0 else { return nil }
-        let log = LibBPFLog.captured(since: mark).map(\.text).suffix(8).joined(separator: " | ")
-        return "\(String(cString: strerror(abs(err)))): \(log)"
+        let libbpf = LibBPFLog.captured(since: mark).filter(\.isWarning).map(\.text).suffix(3).joined(separator: " | ")
+        let verifier = String(cString: verifierLog).split(separator: "\n").suffix(6).joined(separator: " | ")
+        return "\(String(cString: strerror(abs(err)))): \(libbpf) | verifier: \(verifier)"
     }
 
     /// "libbpf: prog 'rq_start_fentry': BPF program load failed: ..." → "rq_start_fentry".
