@@ -151,6 +151,13 @@ struct FlightRecorderTests {
         #expect(result.trailer?.reason?.hasPrefix("trigger mode=INT") == true)
         #expect(result.lostTotal == 2)
         #expect(result.notes.contains { $0.contains("601 older events were overwritten") })
+        // The report shows the note, so a reader of the post-mortem knows what is missing.
+        let report = try DumpAnalysis.run(path: path).report
+        #expect(report.source?.notes == result.notes)
+        #expect(TextRenderer.full(report).contains("Note: flight recorder: the ring held the last 100 events"))
+        let json = try JSONSerialization.jsonObject(with: Data(try JSONRenderer.render(report).utf8)) as? [String: Any]
+        let notes = (json?["source"] as? [String: Any])?["notes"] as? [String]
+        #expect(notes == result.notes)
 
         // A second dump gets a numbered name and holds only what came after the first.
         _ = recorder.record(.rqStart(ts: 2_000, cpu: 0, pid: 1, tid: 1, rq: 1, dev: 0, nrSectors: 8, statsSectors: 8,

@@ -28,7 +28,7 @@ public struct DumpAnalysis: Sendable {
             path: path, kernelRelease: reader.header.kernelRelease, toolVersion: reader.header.toolVersion,
             device: reader.header.device, events: read.events,
             firstTsNs: read.events == 0 ? nil : firstTs, lastTsNs: read.events == 0 ? nil : lastTs,
-            complete: read.isComplete, reason: read.trailer?.reason ?? reader.header.reason)
+            complete: read.isComplete, reason: read.trailer?.reason ?? reader.header.reason, notes: read.notes)
         return DumpAnalysis(report: analyses.report(source: source, completeness: completeness), read: read, warnings: warnings)
     }
 

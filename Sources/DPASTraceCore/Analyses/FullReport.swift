@@ -49,9 +49,11 @@ public struct ReportSource: Codable, Sendable, Equatable {
     public var complete: Bool
     /// Why the recording ended or was written (flight recorder), when known.
     public var reason: String?
+    /// The dump's note chunks in file order (the flight recorder says what its ring held).
+    public var notes: [String]
 
     public init(path: String?, kernelRelease: String, toolVersion: String, device: String?, events: UInt64,
-                firstTsNs: UInt64?, lastTsNs: UInt64?, complete: Bool, reason: String?) {
+                firstTsNs: UInt64?, lastTsNs: UInt64?, complete: Bool, reason: String?, notes: [String] = []) {
         self.path = path
         self.kernelRelease = kernelRelease
         self.toolVersion = toolVersion
@@ -61,11 +63,12 @@ public struct ReportSource: Codable, Sendable, Equatable {
         self.lastTsNs = lastTsNs
         self.complete = complete
         self.reason = reason
+        self.notes = notes
     }
 
     enum CodingKeys: String, CodingKey {
         case path, kernelRelease = "kernel_release", toolVersion = "tool_version", device, events
-        case firstTsNs = "first_ts_ns", lastTsNs = "last_ts_ns", complete, reason
+        case firstTsNs = "first_ts_ns", lastTsNs = "last_ts_ns", complete, reason, notes
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -79,6 +82,7 @@ public struct ReportSource: Codable, Sendable, Equatable {
         try container.encode(lastTsNs, forKey: .lastTsNs)
         try container.encode(complete, forKey: .complete)
         try container.encode(reason, forKey: .reason)
+        try container.encode(notes, forKey: .notes)
     }
 }
 

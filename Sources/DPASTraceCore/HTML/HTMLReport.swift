@@ -119,6 +119,7 @@ private struct Page {
             + " · dpas-trace \(e(header.toolVersion))</div>")
         if let device = header.device { add("<div class=\"meta\">device \(e(device))</div>") }
         if let reason = source?.reason ?? header.reason { add("<div class=\"meta\">written because: \(e(reason))</div>") }
+        for note in source?.notes ?? [] { add("<div class=\"meta\">note: \(e(note))</div>") }
         for warning in report.warnings { add("<div class=\"warn\">\(e(warning))</div>") }
         if report.lostEvents.total > 0 {
             add("<div class=\"warn\">\(Format.count(report.lostEvents.total)) events were lost by the recorder: the counts below miss them.</div>")

@@ -11,6 +11,7 @@ extension TextRenderer {
             if !source.complete { line += " (incomplete)" }
             lines.append(line)
             if let reason = source.reason { lines.append("Recording ended: \(reason)") }
+            lines += source.notes.map { "Note: \($0)" }
             lines.append("")
         }
         // Each section without its own completeness lines: they are printed once at the end.
