@@ -45,6 +45,7 @@ final class TopDriver {
                 key = quit ? nil : terminal.readKey(within: 0)
             } else {
                 key = terminal.readKey(within: slice)
+                if StopSignal.requested != 0 { quit = true }  // SIGTERM / SIGINT end a replay like `q`
             }
             if quit { break }
             if let key {

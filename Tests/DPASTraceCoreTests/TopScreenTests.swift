@@ -156,6 +156,36 @@ struct TopScreenTests {
         #expect(after.contains("dpas-trace top — replay of"))
     }
 
+    /// A replay that has ended holds the screen until `q` — or until SIGTERM, which must end it
+    /// the same way (status 0, summary printed) rather than being ignored.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux (scripts/install-deps installs it)"))
+    func endedReplayStopsOnSIGTERM() throws {
+        let binary = try CLIOfflineTests.binary().path
+        let dump = try writeSyntheticDump(events: 30_000)
+        defer { try? FileManager.default.removeItem(atPath: dump) }
+        let session = "dpt-top-term-\(getpid())"
+        let directory = FileManager.default.temporaryDirectory
+        let pidFile = directory.appending(path: "\(session).pid").path
+        let done = directory.appending(path: "\(session).exit").path
+        defer { unlink(pidFile); unlink(done) }
+        // The inner shell writes its PID, then becomes top.
+        try tmux(["new-session", "-d", "-s", session, "-x", "150", "-y", "60",
+                  "sh -c 'echo $$ > \(pidFile); exec \(binary) top --from \(dump) --speed 0 --interval 0.2'; echo $? > \(done); sleep 60"])
+        defer { try? tmux(["kill-session", "-t", session]) }
+        _ = try waitForScreen(session, containing: "ended")
+        let pidText = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let pid = try #require(Int32(pidText), "no PID in \(pidFile): '\(pidText)'")
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        var status = ""
+        while status.isEmpty && Date() < deadline {
+            status = ((try? String(contentsOfFile: done, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if status.isEmpty { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(status == "0", "top after SIGTERM: '\(status)' (empty: still running)")
+        #expect(try run(Self.tmux, ["capture-pane", "-p", "-t", session]).contains("dpas-trace top — replay of"))
+    }
+
     @Test func topWithoutTerminalPrintsPlainFrames() throws {
         let binary = try CLIOfflineTests.binary().path
         let dump = try writeSyntheticDump(events: 20_000)
