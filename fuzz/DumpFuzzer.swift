@@ -40,12 +40,40 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var exported = 0
     var perfetto = PerfettoExporter { exported += $0.count }
     var lines = 0
-    _ = try? reader.forEachEvent { event in
+    var digest = EventDigest()
+    let mapped = try? reader.forEachEvent { event in
+        digest.add(event)
         top.consume(event)
         try perfetto.consume(event)
         lines += event.describe().count + event.csvRow.count + event.jsonText.count
     }
     try? perfetto.finish()
+
+    // Differential: the read(2) path (for files that cannot be mapped) must see exactly the same.
+    var unmappedDigest = EventDigest()
+    let unmapped = try? DumpReader(path: path, mapsFile: false).forEachEvent { unmappedDigest.add($0) }
+    if let mapped, let unmapped {
+        guard unmappedDigest == digest, unmapped.damage == mapped.damage, unmapped.chunks == mapped.chunks,
+              unmapped.bytes == mapped.bytes, unmapped.lostPerCPU == mapped.lostPerCPU, unmapped.notes == mapped.notes,
+              (unmapped.trailer == nil) == (mapped.trailer == nil) else {
+            fatalError("fuzz: mapped and read(2) reads differ: \(mapped.damage as Any) vs \(unmapped.damage as Any)")
+        }
+    } else if (mapped == nil) != (unmapped == nil) {
+        fatalError("fuzz: one read path threw, the other did not")
+    }
     _ = TopScreen.render(top, status: TopScreen.Status(source: "fuzz", elapsedSeconds: 1, intervalSeconds: 1), width: 120, height: 40)
     return 0
+}
+
+/// What a pass delivered, in a few words: every event's bytes folded in order (FNV-1a).
+private struct EventDigest: Equatable {
+    var count = 0
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ event: TraceEvent) {
+        count += 1
+        withUnsafeBytes(of: event) { bytes in
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        }
+    }
 }

@@ -137,6 +137,25 @@ import Testing
         }
     }
 
+    /// A mapped file cut short by another program while it is read must read as truncated, not
+    /// fault (SIGBUS) on the pages past its new end.
+    @Test func aFileCutShortWhileBeingReadReadsAsTruncated() throws {
+        let scratch = try DumpScratch()
+        let sample = try Self.makeSample(scratch)
+        let path = try scratch.file("shrinking.dpt", sample.bytes)
+        let reader = try DumpReader(path: path)
+        #expect(reader.mapsFile)
+        let cut = sample.boundaries[2].offset + 40
+        var chunks = 0
+        let result = try reader.forEachChunk { _ in
+            if chunks == 0 { #expect(truncate(path, off_t(cut)) == 0) }
+            chunks += 1
+        }
+        #expect(chunks == 2)
+        #expect(result.damage?.offset == UInt64(sample.boundaries[2].offset))
+        #expect(result.damage?.reason.hasPrefix("truncated events chunk") == true, "\(result.damage as Any)")
+    }
+
     @Test func randomTruncation200Times() throws {
         let scratch = try DumpScratch()
         let sample = try Self.makeSample(scratch)

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 @testable import DPASTraceCore
 
 /// Temporary files for dump tests; each test gets its own directory, removed at the end.
@@ -70,5 +71,15 @@ func dumpTestEvent(_ index: Int) -> TraceEvent {
 func dumpTestReadAll(_ reader: DumpReader) throws -> ([TraceEvent], DumpReadResult) {
     var events: [TraceEvent] = []
     let result = try reader.forEachEvent { events.append($0) }
+    // Every read in the tests also goes through the other path (read(2) when the reader maps the
+    // file), which must see exactly the same.
+    if reader.mapsFile {
+        let (unmappedEvents, unmapped) = try dumpTestReadAll(DumpReader(path: reader.path, mapsFile: false))
+        #expect(unmappedEvents == events, "read(2) and mapped reads of \(reader.path) differ")
+        #expect(unmapped.damage == result.damage && unmapped.chunks == result.chunks && unmapped.bytes == result.bytes
+                && unmapped.lostPerCPU == result.lostPerCPU && unmapped.notes == result.notes
+                && unmapped.skippedChunks == result.skippedChunks && (unmapped.trailer == nil) == (result.trailer == nil),
+                "read(2) and mapped reads of \(reader.path) end differently: \(unmapped.damage as Any) vs \(result.damage as Any)")
+    }
     return (events, result)
 }

@@ -327,11 +327,11 @@ struct ReferenceCPUModeState: Sendable {
         state.lastTs = lastTs
         state.current = current
         state.since = since
-        state.timeNs = timeNs
-        state.ios = ios
-        state.polled = polled
+        state.timeNs = ModeCounts(timeNs)
+        state.ios = ModeCounts(ios)
+        state.polled = ModeCounts(polled)
         state.iosUnknownMode = iosUnknownMode
-        state.matrix = matrix
+        state.matrix = ModeMatrix(matrix)
         state.transitions = transitions
         state.unobservedChanges = unobservedChanges
         state.firstTransitions = firstTransitions

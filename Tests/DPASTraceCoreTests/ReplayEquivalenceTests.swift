@@ -110,11 +110,12 @@ import DPASTraceSynthetic
     }
 
     @Test func pipelinedReplayOfADumpMatchesTheSequentialPass() throws {
-        // Large enough for DumpAnalysis to use the two-thread pipeline.
+        // Large enough for DumpAnalysis to use the two-thread pipeline, and for its pager to map
+        // pages ahead and give back pages behind (40 MiB).
         let scratch = try DumpScratch()
         let path = scratch.path("pipeline.dpt")
         var configuration = SyntheticWorkload.Configuration()
-        configuration.events = UInt64(ChunkPipeline.minimumFileSize / 128 + 50_000)
+        configuration.events = UInt64(max(ChunkPipeline.minimumFileSize, MappedPager.distance + 3 * MappedPager.releaseStep) / 128)
         configuration.seed = 3
         let writer = try DumpWriter(path: path, header: dumpTestHeader())
         var batch: [TraceEvent] = []

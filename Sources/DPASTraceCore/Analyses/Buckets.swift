@@ -107,11 +107,12 @@ struct BucketRowState: Sendable {
     /// The first `BucketStats.sizeCapacity` distinct sizes in first-seen order (`BoundedCounts`'
     /// rule), with the last hit cached: requests of one workload mostly share a size.
     var sizeKeys: [UInt32] = []
-    var sizeCounts: [UInt64] = []
+    /// Count of `sizeKeys[i]`; inline, so the per-request increment needs no uniqueness check.
+    var sizeCounts = InlineArray<64, UInt64>(repeating: 0)
     var sizesOther: UInt64 = 0
     var lastSize = 0
     /// Requests per fix-1 bucket, indexed by the bucket's bit pattern (covers every Int8).
-    var bucketBySectors = [UInt64](repeating: 0, count: 256)
+    var bucketBySectors = InlineArray<256, UInt64>(repeating: 0)
 
     @inline(__always)
     mutating func add(bucket: Int8, bucketBySectors fix1: Int8, nrSectors: UInt32, statsSectors: UInt32,
@@ -133,8 +134,8 @@ struct BucketRowState: Sendable {
             sizeCounts[index] += count
             lastSize = index
         } else if sizeKeys.count < BucketStats.sizeCapacity {
+            sizeCounts[sizeKeys.count] = count
             sizeKeys.append(sectors)
-            sizeCounts.append(count)
             lastSize = sizeKeys.count - 1
         } else {
             sizesOther += count
@@ -147,11 +148,14 @@ struct BucketRowState: Sendable {
         statsSectorsZero += other.statsSectorsZero
         queueStatsSet += other.queueStatsSet
         // In size order, as BoundedCounts.merge does, so the kept sizes do not depend on history.
-        for (sectors, n) in zip(other.sizeKeys, other.sizeCounts).sorted(by: { $0.0 < $1.0 }) { addSize(sectors, count: n) }
+        for (sectors, n) in other.sizes.sorted(by: { $0.0 < $1.0 }) { addSize(sectors, count: n) }
         sizesOther += other.sizesOther
         for index in 0..<256 { bucketBySectors[index] += other.bucketBySectors[index] }
         mismatch += other.mismatch
     }
+
+    /// The tracked sizes with their counts, in first-seen order.
+    var sizes: [(UInt32, UInt64)] { sizeKeys.indices.map { (sizeKeys[$0], sizeCounts[$0]) } }
 
     var stats: BucketStats {
         var stats = BucketStats()
@@ -160,7 +164,7 @@ struct BucketRowState: Sendable {
         stats.statsSectorsZero = statsSectorsZero
         stats.queueStatsSet = queueStatsSet
         stats.sizes = BoundedCounts(capacity: BucketStats.sizeCapacity,
-                                    counts: Dictionary(uniqueKeysWithValues: zip(sizeKeys, sizeCounts)), other: sizesOther)
+                                    counts: Dictionary(uniqueKeysWithValues: sizes), other: sizesOther)
         for index in 0..<256 where bucketBySectors[index] > 0 {
             stats.bucketBySectors[Int8(bitPattern: UInt8(index))] = bucketBySectors[index]
         }

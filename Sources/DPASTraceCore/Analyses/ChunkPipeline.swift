@@ -1,14 +1,14 @@
 import Foundation
 
-/// Runs a dump's reading (read(2), checksums, framing) on one thread and the analysis of its events
-/// on the calling one, overlapping the two: on a replay each costs about as much as the other, so
-/// with two CPUs the pair finishes in about the time of the slower one.
+/// Runs a dump's reading (checksums, framing) and part of the analysis on one thread and the rest of
+/// the analysis on the calling one, overlapping the two: with two CPUs the pair finishes in about
+/// the time of the slower.
 ///
-/// Chunks pass through a fixed ring of reusable buffers, so memory stays flat (`slotCount` × the
-/// largest chunk) whatever the dump size. Chunks arrive in file order, so results are exactly
-/// those of a sequential pass.
+/// The reader maps the file, so chunks are handed over in place (no copy); at most `queueDepth`
+/// chunks wait between the threads, so the reader never runs far ahead and memory stays flat.
+/// Chunks arrive in file order, so results are exactly those of a sequential pass.
 enum ChunkPipeline {
-    static let slotCount = 4
+    static let queueDepth = 8
     /// Below this size a second thread costs more than it saves.
     static let minimumFileSize = 16 << 20
 
@@ -19,90 +19,129 @@ enum ChunkPipeline {
         return Int(info.st_size) >= minimumFileSize && ProcessInfo.processInfo.activeProcessorCount > 1
     }
 
-    /// Reads `reader` on a helper thread and calls `body` on this thread for every events chunk,
-    /// in file order. Rethrows the reader's I/O errors after draining.
-    static func run(_ reader: DumpReader, _ body: (UnsafeBufferPointer<TraceEvent>) -> Void) throws -> DumpReadResult {
-        let handoff = ChunkHandoff(slots: slotCount)
-        nonisolated(unsafe) let unsafeReader = reader
-        let thread = Thread {
-            let outcome = Result {
-                try unsafeReader.forEachChunk { events in
-                    let slot = handoff.takeEmpty()
-                    slot.store(events)
-                    handoff.putFull(slot)
+    /// Reads `reader` on a helper thread, which also runs `alongsideReading` on every events chunk,
+    /// and calls `body` on this thread for every events chunk; both see the chunks in file order.
+    /// Reads sequentially (one thread, both closures in turn) when the file cannot be mapped.
+    /// Rethrows the reader's I/O errors after draining.
+    static func run(_ reader: DumpReader, alongsideReading: (UnsafeBufferPointer<TraceEvent>) -> Void,
+                    _ body: (UnsafeBufferPointer<TraceEvent>) -> Void) throws -> DumpReadResult {
+        guard var pager = reader.pager() else {
+            return try reader.forEachChunk { events in
+                alongsideReading(events)
+                body(events)
+            }
+        }
+        let queue = ChunkQueue(depth: queueDepth)
+        return try withoutActuallyEscaping(alongsideReading) { alongsideReading in
+            nonisolated(unsafe) let unsafeReader = reader
+            nonisolated(unsafe) let readerSide = alongsideReading
+            let reading = ReadingThread {
+                queue.finish(Result {
+                    try unsafeReader.forEachChunk(pagerOwnedByCaller: true) { events in
+                        readerSide(events)
+                        queue.put(events)
+                    }
+                })
+            }
+            guard reading.start() else {  // no thread to be had: read on this one
+                return try reader.forEachChunk { events in
+                    alongsideReading(events)
+                    body(events)
                 }
             }
-            handoff.finish(outcome)
+            // Waiting for the reading thread is spent mapping in the pages it will read next.
+            while let events = queue.take(whileWaiting: { pager.populateAhead() }) {
+                body(events)
+                if let base = events.baseAddress { pager.analysed(upTo: UnsafeRawPointer(base + events.count)) }
+            }
+            // Joined, so the closure (and the reader) are no longer referenced when this call returns.
+            reading.join()
+            return try queue.outcome!.get()
         }
-        thread.stackSize = 1 << 20
-        thread.start()
-        while let slot = handoff.takeFull() {
-            body(slot.events)
-            handoff.putEmpty(slot)
-        }
-        return try handoff.outcome!.get()
     }
 }
 
-/// One reusable event buffer; owned by exactly one thread at a time (handed over under the lock).
-private final class ChunkSlot: @unchecked Sendable {
-    private var storage: UnsafeMutablePointer<TraceEvent>?
-    private var capacity = 0
-    private var count = 0
+/// A POSIX thread that can be joined (Foundation's `Thread` cannot: it may still hold its closure
+/// after the work ended, which `withoutActuallyEscaping` rightly traps on).
+private final class ReadingThread: @unchecked Sendable {
+    private var work: (() -> Void)?
+    private var thread = pthread_t()
 
-    func store(_ events: UnsafeBufferPointer<TraceEvent>) {
-        if events.count > capacity {
-            storage?.deallocate()
-            capacity = events.count
-            storage = .allocate(capacity: capacity)
+    init(_ work: @escaping () -> Void) { self.work = work }
+
+    /// Starts the work on a new thread with a 1 MiB stack; false when no thread could be created.
+    func start() -> Bool {
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, 1 << 20)
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let started = pthread_create(&thread, &attributes, { context in
+            let reading = Unmanaged<ReadingThread>.fromOpaque(context!).takeRetainedValue()
+            reading.work?()
+            reading.work = nil
+            return nil
+        }, context) == 0
+        if !started {
+            Unmanaged<ReadingThread>.fromOpaque(context).release()
+            work = nil
         }
-        if let storage, let base = events.baseAddress { storage.update(from: base, count: events.count) }
-        count = events.count
+        return started
     }
 
-    var events: UnsafeBufferPointer<TraceEvent> { UnsafeBufferPointer(start: storage, count: count) }
-
-    deinit { storage?.deallocate() }
+    func join() { pthread_join(thread, nil) }
 }
 
-/// The queues between the two threads: empty slots go to the reader, full ones to the analyser.
-private final class ChunkHandoff: @unchecked Sendable {
+/// The bounded queue of chunks (pointers into the reader's mapping) between the two threads: a ring.
+private final class ChunkQueue: @unchecked Sendable {
     private let condition = NSCondition()
-    private var empty: [ChunkSlot]
-    private var full: [ChunkSlot] = []
+    private var ring: [UnsafeBufferPointer<TraceEvent>]
+    /// Chunks put and taken so far; the ring holds the difference.
+    private var putCount = 0
+    private var takenCount = 0
     private var finished = false
-    /// Set once by the reader when it stops (its result or error); read after `takeFull` returns nil.
+    /// Set once by the reader when it stops (its result or error); read after `take` returns nil.
     private(set) var outcome: Result<DumpReadResult, Error>?
 
-    init(slots: Int) { empty = (0..<slots).map { _ in ChunkSlot() } }
+    init(depth: Int) { ring = Array(repeating: UnsafeBufferPointer(start: nil, count: 0), count: depth) }
 
-    func takeEmpty() -> ChunkSlot {
-        condition.lock()
-        defer { condition.unlock() }
-        while empty.isEmpty { condition.wait() }
-        return empty.removeLast()
-    }
+    /// Whether a thread sleeps on the condition: waking it is a system call, paid only when needed.
+    private var readerWaits = false
+    private var analyserWaits = false
 
-    func putFull(_ slot: ChunkSlot) {
+    func put(_ events: UnsafeBufferPointer<TraceEvent>) {
         condition.lock()
-        full.append(slot)
-        condition.broadcast()
+        while putCount - takenCount == ring.count {
+            readerWaits = true
+            condition.wait()
+            readerWaits = false
+        }
+        ring[putCount % ring.count] = events
+        putCount += 1
+        if analyserWaits { condition.signal() }
         condition.unlock()
     }
 
-    /// The next full slot in file order; nil once the reader finished and everything was taken.
-    func takeFull() -> ChunkSlot? {
+    /// The next chunk in file order; nil once the reader finished and everything was taken. While
+    /// none is there, runs `whileWaiting` (outside the lock) until it returns false, then sleeps.
+    func take(whileWaiting: () -> Bool) -> UnsafeBufferPointer<TraceEvent>? {
         condition.lock()
         defer { condition.unlock() }
-        while full.isEmpty && !finished { condition.wait() }
-        return full.isEmpty ? nil : full.removeFirst()
-    }
-
-    func putEmpty(_ slot: ChunkSlot) {
-        condition.lock()
-        empty.append(slot)
-        condition.broadcast()
-        condition.unlock()
+        while takenCount == putCount && !finished {
+            condition.unlock()
+            let worked = whileWaiting()
+            condition.lock()
+            if worked { continue }
+            if takenCount != putCount || finished { break }
+            analyserWaits = true
+            condition.wait()
+            analyserWaits = false
+        }
+        if takenCount == putCount { return nil }
+        let events = ring[takenCount % ring.count]
+        takenCount += 1
+        if readerWaits { condition.signal() }
+        return events
     }
 
     func finish(_ result: Result<DumpReadResult, Error>) {

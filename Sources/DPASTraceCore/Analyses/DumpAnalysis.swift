@@ -14,12 +14,15 @@ public struct DumpAnalysis: Sendable {
     public static func run(path: String, sleepPerCPU: Bool = false, timelineLimit: Int = 32) throws -> DumpAnalysis {
         let reader = try DumpReader(path: path)
         var replay = Replay(analyses: TraceAnalyses(sleepPerCPU: sleepPerCPU, timelineLimit: timelineLimit))
-        // Reading and analysing overlap on two threads for large dumps when there are two CPUs
-        // (same results: the chunks are analysed in file order either way).
-        let read = if ChunkPipeline.worthwhile(path: path) {
-            try ChunkPipeline.run(reader) { replay.add($0) }
+        // For large dumps with two CPUs, reading overlaps analysing: the mode analysis runs on the
+        // reading thread, the others on this one (same results: each sees every chunk in file order).
+        let read: DumpReadResult
+        if ChunkPipeline.worthwhile(path: path) {
+            var modes = replay.analyses.modes
+            read = try ChunkPipeline.run(reader, alongsideReading: { modes.add(contentsOf: $0) }) { replay.addExceptModes($0) }
+            replay.analyses.modes = modes
         } else {
-            try reader.forEachChunk { replay.add($0) }
+            read = try reader.forEachChunk { replay.add($0) }
         }
         let (analyses, firstTs, lastTs) = (replay.analyses, replay.firstTs, replay.lastTs)
         let warnings = read.warnings(path: path) + probePlanWarnings(reader.header.probePlan)
@@ -42,9 +45,28 @@ public struct DumpAnalysis: Sendable {
         mutating func add(_ events: UnsafeBufferPointer<TraceEvent>) {
             for event in events {
                 analyses.add(event)
-                firstTs = min(firstTs, event.ts_ns)
-                lastTs = max(lastTs, event.ts_ns)
+                noteTime(event.ts_ns)
             }
+        }
+
+        /// Reads each event in place: only request starts and sleeps are passed on whole.
+        mutating func addExceptModes(_ events: UnsafeBufferPointer<TraceEvent>) {
+            guard let base = events.baseAddress else { return }
+            for index in 0..<events.count {
+                let event = base + index
+                noteTime(event.pointee.ts_ns)
+                switch event.pointee.kind {
+                case EventKind.hybridSleep.rawValue: analyses.sleepRatio.add(event.pointee)
+                case EventKind.rqStart.rawValue: analyses.buckets.add(event.pointee)
+                default: break
+                }
+            }
+        }
+
+        @inline(__always)
+        private mutating func noteTime(_ ts: UInt64) {
+            firstTs = min(firstTs, ts)
+            lastTs = max(lastTs, ts)
         }
     }
 

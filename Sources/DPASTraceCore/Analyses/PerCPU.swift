@@ -11,9 +11,14 @@ protocol PerCPUState: Sendable {
 struct PerCPU<State: PerCPUState>: Sendable {
     static var arrayLimit: Int { 1024 }
 
-    /// States of CPUs 0..<slots.count; `present[cpu]` says whether the CPU was seen.
-    private var slots: [State] = []
-    private var present: [Bool] = []
+    /// A CPU's state and whether the CPU was seen, side by side: one array access per event.
+    private struct Slot: Sendable {
+        var present = false
+        var state = State()
+    }
+
+    /// States of CPUs 0..<slots.count.
+    private var slots: [Slot] = []
     private var large: [Int: State] = [:]
 
     init() {}
@@ -22,31 +27,28 @@ struct PerCPU<State: PerCPUState>: Sendable {
     /// path so the closure costs nothing and the state is never copied.
     @inline(__always)
     mutating func update<R>(_ cpu: Int, _ body: (inout State) -> R) -> R {
-        if cpu >= 0 && cpu < slots.count && present[cpu] { return body(&slots[cpu]) }
+        if cpu >= 0 && cpu < slots.count && slots[cpu].present { return body(&slots[cpu].state) }
         return updateFirstTime(cpu, body)
     }
 
     private mutating func updateFirstTime<R>(_ cpu: Int, _ body: (inout State) -> R) -> R {
         guard cpu >= 0 && cpu < Self.arrayLimit else { return body(&large[cpu, default: State()]) }
-        if cpu >= slots.count {
-            slots.append(contentsOf: repeatElement(State(), count: cpu + 1 - slots.count))
-            present.append(contentsOf: repeatElement(false, count: cpu + 1 - present.count))
-        }
-        present[cpu] = true
-        return body(&slots[cpu])
+        if cpu >= slots.count { slots.append(contentsOf: repeatElement(Slot(), count: cpu + 1 - slots.count)) }
+        slots[cpu].present = true
+        return body(&slots[cpu].state)
     }
 
     /// Every CPU seen, by id.
     var sorted: [(cpu: Int, state: State)] {
         var all: [(cpu: Int, state: State)] = []
-        for cpu in slots.indices where present[cpu] { all.append((cpu, slots[cpu])) }
+        for cpu in slots.indices where slots[cpu].present { all.append((cpu, slots[cpu].state)) }
         all += large.map { (cpu: $0.key, state: $0.value) }
         return all.sorted { $0.cpu < $1.cpu }
     }
 
     /// Applies `body` to every state seen, in place.
     mutating func updateAll(_ body: (inout State) -> Void) {
-        for cpu in slots.indices where present[cpu] { body(&slots[cpu]) }
+        for cpu in slots.indices where slots[cpu].present { body(&slots[cpu].state) }
         for key in Array(large.keys) { body(&large[key]!) }
     }
 }

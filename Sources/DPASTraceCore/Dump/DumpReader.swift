@@ -60,6 +60,11 @@ public struct DumpReadResult: Sendable {
 
 /// Reads a `.dpt` dump, streaming: memory stays bounded by the largest chunk, whatever the file size.
 ///
+/// Regular files are read through a read-only mapping (no copy out of the page cache: the replay's
+/// largest single cost with read(2)); chunks then stay valid until the reader is released, and the
+/// pages already read are given back as the reader moves on. Pipes and other files are read with
+/// read(2) into a sliding buffer.
+///
 /// `init` validates the prefix and header and throws `DumpError` for files that are not usable dumps.
 /// Iteration never throws for damage: it delivers every complete chunk and reports where it stopped
 /// in `DumpReadResult.damage`. It throws only for I/O errors and for errors thrown by the body.
@@ -73,6 +78,9 @@ public final class DumpReader {
     public let dataOffset: UInt64
 
     private let fd: Int32
+    /// Mappings made by `forEachChunk` (one per pass that found the file grown), unmapped in deinit:
+    /// with a mapping, chunk pointers handed to a body stay valid for the reader's lifetime.
+    private var mappings: [FileMapping] = []
     /// Initial read buffer: large reads amortise syscalls; chunks (512 KiB by default) straddling
     /// the buffer's end are moved to its front, which costs little at this size.
     fileprivate static let blockSize = 4 << 20
@@ -81,8 +89,15 @@ public final class DumpReader {
     /// Largest single read(2): like cat's 128 KiB, small enough that the kernel's copy lands in cache.
     fileprivate static let readPiece = 128 << 10
 
-    public init(path: String) throws {
+    /// Whether regular files are mapped (false: always read(2), the fallback; tests and the fuzzer
+    /// compare the two).
+    let mapsFile: Bool
+
+    public convenience init(path: String) throws { try self.init(path: path, mapsFile: true) }
+
+    init(path: String, mapsFile: Bool) throws {
         self.path = path
+        self.mapsFile = mapsFile
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
@@ -97,12 +112,40 @@ public final class DumpReader {
         }
     }
 
-    deinit { close(fd) }
+    deinit {
+        for mapping in mappings { munmap(mapping.base, mapping.size) }
+        close(fd)
+    }
+
+    /// A mapping of the whole file as it is now, reused while the file does not grow; nil when the
+    /// file cannot be mapped (not a regular file, empty, or mmap refused): then read(2) is used.
+    private func currentMapping() -> FileMapping? {
+        var info = stat()
+        guard mapsFile, fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0 else { return nil }
+        let size = Int(info.st_size)
+        if let last = mappings.last, last.size >= size { return last }
+        guard let base = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else { return nil }
+        let mapping = FileMapping(base: base, size: size)
+        mappings.append(mapping)
+        return mapping
+    }
 
     /// Calls `body` once per events chunk with the chunk's events in place (valid only during the call).
     public func forEachChunk(_ body: (UnsafeBufferPointer<TraceEvent>) throws -> Void) throws -> DumpReadResult {
+        try forEachChunk(pagerOwnedByCaller: false, body)
+    }
+
+    /// A pager over the mapping `forEachChunk` will use, for a caller that analyses on another thread
+    /// (nil when the file cannot be mapped); pass `pagerOwnedByCaller: true` to `forEachChunk` then.
+    func pager() -> MappedPager? { currentMapping().map { MappedPager(base: $0.base, size: $0.size) } }
+
+    /// `forEachChunk`; with `pagerOwnedByCaller` the caller's `MappedPager` (not this pass) gives back
+    /// the pages behind.
+    func forEachChunk(pagerOwnedByCaller: Bool, _ body: (UnsafeBufferPointer<TraceEvent>) throws -> Void) throws -> DumpReadResult {
         var result = DumpReadResult()
-        var window = ReadWindow(fd: fd, path: path, fileOffset: dataOffset)
+        let mapping = currentMapping()
+        var window = ReadWindow(fd: fd, path: path, fileOffset: dataOffset, mapping: mapping,
+                                pager: pagerOwnedByCaller ? nil : mapping.map { MappedPager(base: $0.base, size: $0.size) })
         defer { window.deallocate() }
         result.bytes = dataOffset
 
@@ -330,13 +373,75 @@ public final class DumpReader {
     }
 }
 
-/// A sliding window over the file: an aligned buffer refilled in large blocks, holding the bytes
-/// from `fileOffset` (the current chunk) onwards. Grows only when one chunk is larger than the buffer.
+/// One read-only mapping of a dump file.
+private struct FileMapping {
+    let base: UnsafeMutableRawPointer
+    let size: Int
+}
+
+/// Keeps a mapped pass's resident set small: follows the analysis through the file and gives back
+/// the pages behind it (MADV_DONTNEED: they stay in the page cache). A pipelined pass's analysing
+/// thread also maps pages in ahead of the reading thread when it would otherwise wait for it
+/// (MADV_POPULATE_READ), taking page faults off the busier thread. Neither changes what is read:
+/// a page given back early, or not mapped ahead, is faulted in again with the same contents.
+struct MappedPager {
+    private let base: UnsafeMutableRawPointer
+    private let size: Int
+    private var canPopulate = true
+    private var analysedUpTo = 0
+    private var populatedUpTo = 0
+    private var releasedUpTo = 0
+
+    /// Pages stay mapped this far behind the analysed position, and are mapped ahead no further than this.
+    static let distance = 16 << 20
+    static let releaseStep = 8 << 20
+    static let populateStep = 1 << 20
+
+    fileprivate init(base: UnsafeMutableRawPointer, size: Int) {
+        self.base = base
+        self.size = size
+    }
+
+    /// Everything before `pointer` (inside the mapping) was analysed.
+    mutating func analysed(upTo pointer: UnsafeRawPointer) {
+        let offset = UnsafeRawPointer(base).distance(to: pointer)
+        // Only ever advise pages of this mapping (a pass that found the file grown reads another one).
+        guard offset >= 0 && offset <= size else { return }
+        analysedUpTo = offset
+        if offset >= releasedUpTo + Self.distance + Self.releaseStep {
+            let upTo = (offset - Self.distance) / Self.releaseStep * Self.releaseStep
+            _ = madvise(base + releasedUpTo, upTo - releasedUpTo, MADV_DONTNEED)
+            releasedUpTo = upTo
+        }
+    }
+
+    /// Maps in the next step of pages ahead of the analysed position; false when there is nothing
+    /// to do (far enough ahead, at the end, or the kernel cannot: Linux < 5.14 has no MADV_POPULATE_READ).
+    mutating func populateAhead() -> Bool {
+        let pageMask = Int(getpagesize()) - 1
+        let start = max(populatedUpTo, analysedUpTo & ~pageMask)
+        guard canPopulate && start < size && start < analysedUpTo + Self.distance else { return false }
+        let end = min(size, start + Self.populateStep)
+        if madvise(base + start, end - start, 22 /* MADV_POPULATE_READ */) != 0 {
+            canPopulate = false
+            return false
+        }
+        populatedUpTo = end
+        return true
+    }
+}
+
+/// The bytes of the file from `fileOffset` (the current chunk) onwards: either straight from a
+/// mapping of the file, or an aligned buffer refilled by read(2) in large blocks (grown only when
+/// one chunk is larger than the buffer).
 private struct ReadWindow {
     let fd: Int32
     let path: String
     /// File offset of `current`.
     private(set) var fileOffset: UInt64
+    private let mapping: FileMapping?
+    /// Set when this pass manages the mapping's pages itself (not when a pipelined caller does).
+    private var pager: MappedPager?
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
     /// Valid bytes are buffer[start..<end]; `start` stays a multiple of 8, like every chunk offset.
@@ -344,10 +449,17 @@ private struct ReadWindow {
     private var end = 0
     private var atEOF = false
 
-    init(fd: Int32, path: String, fileOffset: UInt64) {
+    init(fd: Int32, path: String, fileOffset: UInt64, mapping: FileMapping?, pager: MappedPager?) {
         self.fd = fd
         self.path = path
         self.fileOffset = fileOffset
+        self.mapping = mapping
+        self.pager = pager
+        if mapping != nil {
+            capacity = 0
+            buffer = UnsafeMutableRawPointer.allocate(byteCount: 0, alignment: 64)
+            return
+        }
         // No larger than the file needs: small dumps (tests, fuzzing, short recordings) must not
         // pay for a 4 MiB buffer. `fill` grows the window if the file turns out larger.
         var fileInfo = stat()
@@ -358,16 +470,27 @@ private struct ReadWindow {
 
     func deallocate() { buffer.deallocate() }
 
-    var current: UnsafeRawPointer { UnsafeRawPointer(buffer + start) }
+    var current: UnsafeRawPointer {
+        if let mapping { return UnsafeRawPointer(mapping.base + Int(fileOffset)) }
+        return UnsafeRawPointer(buffer + start)
+    }
 
     mutating func consume(_ count: Int) {
         start += count
         fileOffset += UInt64(count)
+        if let mapping, pager != nil { pager!.analysed(upTo: mapping.base + Int(fileOffset)) }
     }
 
     /// Makes at least `count` bytes available at `current` unless the file ends first;
     /// returns how many are available (< count only at end of file).
     mutating func fill(atLeast count: Int) throws -> Int {
+        if let mapping {
+            // A file that shrank after it was mapped must read as truncated, not fault (SIGBUS)
+            // on pages past its new end.
+            var fileInfo = stat()
+            let fileSize = fstat(fd, &fileInfo) == 0 ? min(Int(fileInfo.st_size), mapping.size) : mapping.size
+            return max(0, min(count, fileSize - Int(fileOffset)))
+        }
         if end - start >= count || atEOF { return min(end - start, count) }
         if start + count > capacity {
             let live = end - start
