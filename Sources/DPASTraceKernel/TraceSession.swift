@@ -25,6 +25,9 @@ public final class TraceSession {
         public var classifyEverySleeper: Bool
         /// DPAS kernels: stream PAS per-bucket state changes (PAS_STATE events) even without streamEvents.
         public var pasStateEvents: Bool = false
+        /// Have the kernel count every program's runs and run time while the session is open
+        /// (BPF_ENABLE_STATS, Linux ≥ 5.8), for `programCosts()`. Costs two clock reads per program run.
+        public var programStatistics: Bool = false
 
         public init(device: String? = nil, processID: UInt32? = nil, threadID: UInt32? = nil, streamEvents: Bool = false,
                     ringBufferBytes: UInt32 = 16 << 20, forceSleepTracepoints: Bool = false,
@@ -51,8 +54,13 @@ public final class TraceSession {
     /// Warnings of the final load and the attaches: not explained by the plan's fallbacks.
     public private(set) var unexplainedWarnings: [LibBPFLog.Line] = []
 
+    /// Why `programStatistics` could not be had, when it was asked for and refused.
+    public private(set) var programStatisticsError: String?
+
     private var object: OpaquePointer?
     private var links: [OpaquePointer] = []
+    /// Held while the kernel counts program run time; closing it stops the counting.
+    private var statisticsFD: Int32 = -1
     private var ringBuffer: OpaquePointer?
     private let sink = EventSink()
     let cpuCount: Int
@@ -103,6 +111,7 @@ public final class TraceSession {
             }
             plan = planner.plan()
         }
+        if options.programStatistics { enableProgramStatistics() }
         attachAll()
         try openRingBuffer()
         libbpfMessages = LibBPFLog.captured(since: logMark)
@@ -118,6 +127,8 @@ public final class TraceSession {
         ringBuffer = nil
         for link in links { bpf_link__destroy(link) }
         links = []
+        if statisticsFD >= 0 { Glibc.close(statisticsFD) }
+        statisticsFD = -1
         if let object { bpf_object__close(object) }
         object = nil
     }
@@ -326,6 +337,46 @@ public final class TraceSession {
             throw KernelError("cannot parse \(path): \(text)")
         }
         return major << 20 | minor
+    }
+
+    /// What one attached program has cost so far, as the kernel counts it.
+    public struct ProgramCost: Sendable, Equatable {
+        public var hook: String
+        public var program: String
+        public var runs: UInt64
+        public var runTimeNs: UInt64
+
+        /// Mean run time per run in ns; nil before the first run.
+        public var meanNs: Double? { runs == 0 ? nil : Double(runTimeNs) / Double(runs) }
+    }
+
+    private func enableProgramStatistics() {
+        let fd = bpf_enable_stats(BPF_STATS_RUN_TIME)
+        if fd >= 0 {
+            statisticsFD = fd
+        } else {
+            let code = -fd
+            programStatisticsError = code == EINVAL
+                ? "this kernel cannot count BPF program run time (BPF_ENABLE_STATS needs Linux 5.8)"
+                : "enabling BPF run-time statistics failed: \(String(cString: strerror(code)))"
+        }
+    }
+
+    /// Runs and run time of every attached program since the session opened, in plan order; empty
+    /// unless `Options.programStatistics` was set and the kernel agreed (see `programStatisticsError`).
+    public func programCosts() -> [ProgramCost] {
+        guard let object, statisticsFD >= 0 else { return [] }
+        var costs: [ProgramCost] = []
+        for choice in plan.choices where choice.status == .attached {
+            for program in choice.chosen?.programs ?? [] {
+                guard let prog = bpf_object__find_program_by_name(object, program.name) else { continue }
+                var info = bpf_prog_info()
+                var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+                guard bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &length) == 0 else { continue }
+                costs.append(ProgramCost(hook: choice.hook.rawValue, program: program.name, runs: info.run_cnt, runTimeNs: info.run_time_ns))
+            }
+        }
+        return costs
     }
 
     /// Kernel IDs of the links this session holds (to check later that none is left behind).

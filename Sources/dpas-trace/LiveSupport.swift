@@ -23,6 +23,9 @@ struct LiveOptions: ParsableArguments {
     @Flag(name: .long, help: "Print the probe plan and libbpf's messages on stderr.")
     var verbose = false
 
+    @Flag(name: .long, help: "Count each BPF program's runs and run time (the kernel's BPF statistics) and print them on stderr at the end: what the tracing costs, per probe.")
+    var probeCosts = false
+
     func validate() throws {
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
         if let interval, interval <= 0 { throw ValidationError("--interval must be positive") }
@@ -67,6 +70,7 @@ enum Live {
                 device: options.device, processID: options.pid, threadID: options.tid, streamEvents: streamEvents,
                 ringBufferBytes: ringBufferBytes)
             sessionOptions.pasStateEvents = pasStateEvents
+            sessionOptions.programStatistics = options.probeCosts
             session = try TraceSession(options: sessionOptions)
         } catch let error as KernelError {
             if options.verbose { LibBPFLog.captured.forEach { stderr($0.text) } }
@@ -81,6 +85,7 @@ enum Live {
         for entry in session.plan.entries where entry.status == .failed {
             stderr("dpas-trace: warning: \(entry.hook) could not be attached: \(entry.detail)")
         }
+        if let error = session.programStatisticsError { stderr("dpas-trace: warning: no probe costs: \(error)") }
         return session
     }
 
@@ -95,6 +100,11 @@ enum Live {
                     onWake: () throws -> String? = { nil }) throws -> String {
         StopSignal.install()
         let start = Date()
+        defer {
+            if options.probeCosts, session.programStatisticsError == nil {
+                stderr(ProbeCostText.render(session.programCosts(), seconds: Date().timeIntervalSince(start)))
+            }
+        }
         var nextInterval = options.interval.map { start.addingTimeInterval($0) }
         var previous = try session.snapshot()
         var batch: [TraceEvent] = []
@@ -150,6 +160,25 @@ enum Live {
         let full = snapshot.mapFullTotal
         if full > 0 { warnings.append("\(full) samples missed because a BPF map was full") }
         return TraceCompleteness(lostEvents: snapshot.lostEvents, warnings: warnings)
+    }
+}
+
+/// Text form of `--probe-costs`: per attached program, what the kernel counted.
+enum ProbeCostText {
+    static func render(_ costs: [TraceSession.ProgramCost], seconds: Double) -> String {
+        var table = TextTable([.init("Hook", .left), .init("Program", .left), .init("Runs"), .init("Mean"),
+                               .init("Total"), .init("Of one CPU")])
+        // Of one CPU's time over the run (may pass 100% when probes run on several CPUs at once).
+        func share(_ ns: UInt64) -> String { seconds > 0 ? String(format: "%.2f%%", Double(ns) / (seconds * 1e7)) : "–" }
+        for cost in costs {
+            table.add([cost.hook, cost.program, Format.count(cost.runs), Format.duration(cost.meanNs),
+                       Format.duration(cost.runTimeNs), share(cost.runTimeNs)])
+        }
+        let runs = costs.reduce(0) { $0 + $1.runs }, total = costs.reduce(0) { $0 + $1.runTimeNs }
+        table.add(["all", "", Format.count(runs), Format.duration(runs == 0 ? nil : Double(total) / Double(runs)),
+                   Format.duration(total), share(total)])
+        let title = String(format: "Probe costs over %.1f s (the kernel's BPF run-time statistics, which add two clock reads per run):", seconds)
+        return ([title] + table.render(indent: 2)).joined(separator: "\n")
     }
 }
 

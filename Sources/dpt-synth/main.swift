@@ -26,8 +26,17 @@ struct SyntheticDump: ParsableCommand {
     @Option(help: "Seed of the deterministic generator.")
     var seed: UInt64 = 1
 
+    @Option(help: "Events per chunk (the recorder's default: 4096, i.e. 512 KiB chunks).")
+    var eventsPerChunk = 4096
+
     @Flag(help: "Leave stats_sectors at 0 (QUEUE_FLAG_STATS off: every request gets bucket -1).")
     var noQueueStats = false
+
+    func validate() throws {
+        guard eventsPerChunk > 0 && eventsPerChunk * MemoryLayout<TraceEvent>.stride <= DumpFormat.maxPayloadLength else {
+            throw ValidationError("--events-per-chunk must be between 1 and \(DumpFormat.maxPayloadLength / MemoryLayout<TraceEvent>.stride)")
+        }
+    }
 
     func run() throws {
         var configuration = SyntheticWorkload.Configuration()
@@ -43,7 +52,7 @@ struct SyntheticDump: ParsableCommand {
         let header = DumpHeader(kernelRelease: "synthetic", hostname: "dpt-synth",
                                 createdRealtimeNs: UInt64(Date().timeIntervalSince1970 * 1e9), bootTimeOffsetNs: 0,
                                 command: CommandLine.arguments, reason: "synthetic stream from dpt-synth (seed \(seed))")
-        let writer = try DumpWriter(path: output, header: header)
+        let writer = try DumpWriter(path: output, header: header, eventsPerChunk: eventsPerChunk)
         var batch: [TraceEvent] = []
         batch.reserveCapacity(4096)
         for event in SyntheticWorkload(configuration) {

@@ -91,3 +91,48 @@ extension KernelSessionTests {
         #expect(sleepText.contains("--- total\n"))
     }
 }
+
+extension KernelSessionTests {
+    /// With program statistics on, the kernel counts every run of the request-start program: at
+    /// least one per request the workload made (it runs for every request and filters inside).
+    @Test func programCostsCountTheRequestStartRuns() throws {
+        guard Privilege.isSufficient else { print("SKIPPED: needs root or CAP_BPF + CAP_PERFMON to load BPF"); return }
+        let reader = try DirectReader(tag: "probe-costs")
+        defer { reader.remove() }
+        try reader.read(10)
+        var options = TraceSession.Options(processID: UInt32(getpid()), threadID: try currentThreadID())
+        options.programStatistics = true
+        let session = try TraceSession(options: options)
+        defer { session.close() }
+        #expect(session.programStatisticsError == nil)
+        try reader.read(60)
+        let costs = session.programCosts()
+        let starts = costs.filter { $0.hook == Hook.requestStart.rawValue }
+        #expect(!starts.isEmpty, "no request-start program among \(costs.map(\.program))")
+        #expect(starts.reduce(0) { $0 + $1.runs } >= 60)
+        #expect(starts.allSatisfy { $0.runs == 0 || $0.runTimeNs > 0 })
+        // Without the option nothing is counted (and no statistics fd is held).
+        let plain = try TraceSession(options: .init(processID: UInt32(getpid()), threadID: try currentThreadID()))
+        defer { plain.close() }
+        #expect(plain.programCosts().isEmpty)
+    }
+
+    /// `--probe-costs` prints the per-program table on stderr after the run, with the request-start
+    /// program's runs.
+    @Test func probeCostsFlagPrintsTheTable() throws {
+        guard intervalPreconditions() else { return }
+        let reader = try DirectReader(tag: "probe-costs-cli")
+        defer { reader.remove() }
+        try reader.read(10)
+        // --verbose prints the probe plan once everything is attached: the reads come after it.
+        let live = try FlightChild(["buckets", "--probe-costs", "--verbose", "--tid", String(try currentThreadID())])
+        #expect(live.waitFor("Probe plan for Linux"), "\(live.stderr)")
+        try reader.read(30)
+        live.process.interrupt()
+        #expect(live.waitForExit() == 0, "\(live.stderr)")
+        #expect(live.stderr.contains("Probe costs over"), "\(live.stderr)")
+        let startRow = live.stderr.split(separator: "\n").first { $0.contains(Hook.requestStart.rawValue) }
+        #expect(startRow != nil, "\(live.stderr)")
+        #expect(live.stderr.split(separator: "\n").contains { $0.hasPrefix("  all") })
+    }
+}
