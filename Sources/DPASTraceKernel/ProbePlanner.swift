@@ -40,6 +40,18 @@ public enum Hook: String, CaseIterable, Sendable {
     }
 }
 
+extension Hook {
+    /// What sleep-ratio reads: the sleep hooks with their optional flags (io_schedule, cancel), and
+    /// the DPAS mode hook only for --pas. No request hooks: its table does not use them.
+    public static func forSleepRatio(pas: Bool) -> Set<Hook> {
+        let sleep: Set<Hook> = [.pollWindow, .sleeperArm, .ioSchedule, .timerStart, .timerExpire, .timerCancel, .contextSwitch]
+        return pas ? sleep.union([.dpasMode]) : sleep
+    }
+
+    /// What buckets reads: request starts.
+    public static let forBuckets: Set<Hook> = [.requestStart]
+}
+
 /// One way to serve a hook: an attach type, a kernel target and the program(s) to attach.
 public struct ProbeCandidate: Sendable, Equatable {
     public enum Kind: String, Sendable { case fentry, kprobe, tpBTF = "tp_btf", tracepoint }
@@ -114,12 +126,17 @@ public struct ProbePlanner: Sendable {
     public var refusedKinds: [ProbeCandidate.Kind: String] = [:]
     /// Candidates that failed to load, by program name, with the reason.
     public var failedPrograms: [String: String] = [:]
+    /// The hooks the command needs: the others are left out of the plan, so none of their programs
+    /// is loaded or run (each probe costs the traced workload time; see `--probe-costs`).
+    public var hooks: Set<Hook>
 
     static let noHybridPolling = "no hybrid polling in this kernel (removed in 6.4: request_queue has no poll_nsec)"
 
-    public init(facts: KernelFacts, forceSleepTracepoints: Bool = false) {
+    public init(facts: KernelFacts, forceSleepTracepoints: Bool = false, hooks: Set<Hook> = Set(Hook.allCases)) {
         self.facts = facts
         self.forceSleepTracepoints = forceSleepTracepoints
+        // Completions are matched to request starts: one is never planned without the other.
+        self.hooks = hooks.contains(.requestDone) ? hooks.union([.requestStart]) : hooks
     }
 
     /// Every candidate for a hook, best first, whether usable or not.
@@ -205,7 +222,7 @@ public struct ProbePlanner: Sendable {
     /// The plan for this kernel (before attaching; statuses are filled in by the session).
     public func plan() -> ProbePlan {
         var choices: [ProbePlan.Choice] = []
-        for hook in Hook.allCases {
+        for hook in Hook.allCases where hooks.contains(hook) {
             var choice = ProbePlan.Choice(hook: hook, chosen: nil, rejected: [])
             if hook == .dpasMode, let reason = DPASState.unavailableReason(facts) {
                 choice.unavailableReason = reason

@@ -28,6 +28,8 @@ public final class TraceSession {
         /// Have the kernel count every program's runs and run time while the session is open
         /// (BPF_ENABLE_STATS, Linux ≥ 5.8), for `programCosts()`. Costs two clock reads per program run.
         public var programStatistics: Bool = false
+        /// The hooks to plan, load and attach (default: all); a command attaches only what it reads.
+        public var hooks: Set<Hook> = Set(Hook.allCases)
 
         public init(device: String? = nil, processID: UInt32? = nil, threadID: UInt32? = nil, streamEvents: Bool = false,
                     ringBufferBytes: UInt32 = 16 << 20, forceSleepTracepoints: Bool = false,
@@ -81,7 +83,7 @@ public final class TraceSession {
             throw KernelError("the BPF object \(TraceSession.objectName) is not embedded in this build: rebuild dpas-trace")
         }
 
-        var planner = ProbePlanner(facts: facts, forceSleepTracepoints: options.forceSleepTracepoints)
+        var planner = ProbePlanner(facts: facts, forceSleepTracepoints: options.forceSleepTracepoints, hooks: options.hooks)
         plan = planner.plan()
         // Load; when one program is refused, rule its candidate out and re-plan (at most once per program).
         var attempts = 0

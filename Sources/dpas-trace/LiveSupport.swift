@@ -63,7 +63,7 @@ enum Live {
 
     /// Opens the session with the plan printed on --verbose, and the libbpf warnings summarized.
     static func open(_ options: LiveOptions, streamEvents: Bool, ringBufferBytes: UInt32 = 16 << 20,
-                     pasStateEvents: Bool = false) throws -> TraceSession {
+                     pasStateEvents: Bool = false, hooks: Set<Hook> = Set(Hook.allCases)) throws -> TraceSession {
         let session: TraceSession
         do {
             var sessionOptions = TraceSession.Options(
@@ -71,6 +71,7 @@ enum Live {
                 ringBufferBytes: ringBufferBytes)
             sessionOptions.pasStateEvents = pasStateEvents
             sessionOptions.programStatistics = options.probeCosts
+            sessionOptions.hooks = hooks
             session = try TraceSession(options: sessionOptions)
         } catch let error as KernelError {
             if options.verbose { LibBPFLog.captured.forEach { stderr($0.text) } }
@@ -206,7 +207,7 @@ extension Live {
 
     /// `pas`: also collect DPAS's PAS per-bucket state (PAS_STATE events) and show it after the table.
     static func sleepRatio(_ options: LiveOptions, perCPU: Bool, json: Bool, pas: Bool = false) throws {
-        let session = try open(options, streamEvents: false, pasStateEvents: pas)
+        let session = try open(options, streamEvents: false, pasStateEvents: pas, hooks: Hook.forSleepRatio(pas: pas))
         defer { session.close() }
         var pasState = PASStateCollector(facts: session.facts)
         func report(_ snapshot: KernelSnapshot) -> SleepRatioReport {
@@ -248,7 +249,7 @@ extension Live {
     }
 
     static func buckets(_ options: LiveOptions, json: Bool) throws {
-        let session = try open(options, streamEvents: false)
+        let session = try open(options, streamEvents: false, hooks: Hook.forBuckets)
         defer { session.close() }
         func report(_ snapshot: KernelSnapshot) -> BucketReport {
             var accumulator = BucketAccumulator()

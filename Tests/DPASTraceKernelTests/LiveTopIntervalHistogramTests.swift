@@ -136,3 +136,17 @@ extension KernelSessionTests {
         #expect(live.stderr.split(separator: "\n").contains { $0.hasPrefix("  all") })
     }
 }
+
+extension KernelSessionTests {
+    /// A command plans (and so loads and runs) only the hooks it reads; completions never go
+    /// without request starts.
+    @Test func planCoversOnlyTheHooksACommandNeeds() throws {
+        let facts = KernelFacts.gather()
+        #expect(ProbePlanner(facts: facts).plan().choices.map(\.hook) == Hook.allCases)
+        #expect(ProbePlanner(facts: facts, hooks: [.requestStart]).plan().choices.map(\.hook) == [.requestStart])
+        #expect(ProbePlanner(facts: facts, hooks: [.requestDone]).plan().choices.map(\.hook) == [.requestStart, .requestDone])
+        let sleepHooks = ProbePlanner(facts: facts, hooks: Hook.forSleepRatio(pas: false)).plan().choices.map(\.hook)
+        #expect(!sleepHooks.contains(.requestStart) && !sleepHooks.contains(.requestDone) && !sleepHooks.contains(.dpasMode))
+        #expect(ProbePlanner(facts: facts, hooks: Hook.forSleepRatio(pas: true)).plan().choices.contains { $0.hook == .dpasMode })
+    }
+}
