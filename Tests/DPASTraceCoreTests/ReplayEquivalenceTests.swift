@@ -152,3 +152,36 @@ struct TestRandom {
         return z ^ (z >> 31)
     }
 }
+
+extension ReplayEquivalenceTests {
+    /// A large damaged dump goes through the pipeline and stops exactly where a sequential read(2)
+    /// pass stops: same events analysed, same damage.
+    @Test func pipelinedReplayStopsAtTheDamageLikeASequentialPass() throws {
+        let scratch = try DumpScratch()
+        let path = scratch.path("large.dpt")
+        var configuration = SyntheticWorkload.Configuration()
+        configuration.events = UInt64(ChunkPipeline.minimumFileSize / 128 + 100_000)
+        configuration.seed = 9
+        let writer = try DumpWriter(path: path, header: dumpTestHeader())
+        for event in SyntheticWorkload(configuration) { try writer.append(event) }
+        try writer.finish(reason: "test")
+        let bytes = try scratch.bytes(path)
+        for (name, damage) in [("flipped.dpt", { (b: inout [UInt8]) in b[b.count * 3 / 5] ^= 0x40 }),
+                               ("cut.dpt", { (b: inout [UInt8]) in b.removeLast(b.count / 4) })] {
+            var damaged = bytes
+            damage(&damaged)
+            let damagedPath = try scratch.file(name, damaged)
+            var sequential = TraceAnalyses()
+            let expected = try DumpReader(path: damagedPath, mapsFile: false).forEachEvent { sequential.add($0) }
+            #expect(expected.damage != nil && expected.events > 0)
+            #expect(ChunkPipeline.worthwhile(path: damagedPath) == (ProcessInfo.processInfo.activeProcessorCount > 1))
+            let analysis = try DumpAnalysis.run(path: damagedPath)
+            #expect(analysis.read.events == expected.events, "\(name)")
+            #expect(analysis.read.damage == expected.damage, "\(name)")
+            let report = sequential.report(completeness: TraceCompleteness(lostEvents: analysis.report.lostEvents, warnings: analysis.report.warnings))
+            #expect(try JSONRenderer.render(analysis.report.modes) == JSONRenderer.render(report.modes), "\(name)")
+            #expect(try JSONRenderer.render(analysis.report.sleepRatio) == JSONRenderer.render(report.sleepRatio), "\(name)")
+            #expect(try JSONRenderer.render(analysis.report.buckets) == JSONRenderer.render(report.buckets), "\(name)")
+        }
+    }
+}
