@@ -25,12 +25,13 @@ enum ChunkPipeline {
     /// Rethrows the reader's I/O errors after draining.
     static func run(_ reader: DumpReader, alongsideReading: (UnsafeBufferPointer<TraceEvent>) -> Void,
                     _ body: (UnsafeBufferPointer<TraceEvent>) -> Void) throws -> DumpReadResult {
-        guard var pager = reader.pager() else {
-            return try reader.forEachChunk { events in
+        func sequentially() throws -> DumpReadResult {
+            try reader.forEachChunk { events in
                 alongsideReading(events)
                 body(events)
             }
         }
+        guard var pager = reader.pager() else { return try sequentially() }
         let queue = ChunkQueue(depth: queueDepth)
         return try withoutActuallyEscaping(alongsideReading) { alongsideReading in
             nonisolated(unsafe) let unsafeReader = reader
@@ -43,12 +44,7 @@ enum ChunkPipeline {
                     }
                 })
             }
-            guard reading.start() else {  // no thread to be had: read on this one
-                return try reader.forEachChunk { events in
-                    alongsideReading(events)
-                    body(events)
-                }
-            }
+            guard reading.start() else { return try sequentially() }  // no thread to be had
             // Waiting for the reading thread is spent mapping in the pages it will read next.
             while let events = queue.take(whileWaiting: { pager.populateAhead() }) {
                 body(events)

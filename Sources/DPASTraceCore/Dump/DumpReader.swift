@@ -62,8 +62,8 @@ public struct DumpReadResult: Sendable {
 ///
 /// Regular files are read through a read-only mapping (no copy out of the page cache: the replay's
 /// largest single cost with read(2)); chunks then stay valid until the reader is released, and the
-/// pages already read are given back as the reader moves on. Pipes and other files are read with
-/// read(2) into a sliding buffer.
+/// pages already read are given back as the reader moves on. Files that cannot be mapped are read
+/// with pread(2) into a sliding buffer.
 ///
 /// `init` validates the prefix and header and throws `DumpError` for files that are not usable dumps.
 /// Iteration never throws for damage: it delivers every complete chunk and reports where it stopped
