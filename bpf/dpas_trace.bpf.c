@@ -120,6 +120,7 @@ struct sleep_state {
 	u8 active;      /* armed and not yet resolved */
 	u8 switched;    /* switched out at least once while armed */
 	u8 has_exact;   /* requested_exact read from the sleeper before arming */
+	u8 rearmed;     /* armed with HRTIMER_MODE_ABS: the sleep loop's next pass */
 };
 
 struct {
@@ -786,6 +787,8 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 	st->active = 0;
 	bpf_map_delete_elem(&timer_owner, &timer);
 	count(DPT_CNT_SLEEP_DONE);
+	if (flags & DPT_F_REARMED)
+		count(DPT_CNT_SLEEP_REARMED);
 
 	u32 row = dpt_ilog2(requested) & (DPT_SLEEP_LOG2_ROWS - 1);
 	struct dpt_sleep_stats *s = bpf_map_lookup_elem(&sleep_log2, &row);
@@ -900,9 +903,12 @@ int BPF_KRETPROBE(poll_exit_kretprobe)
 	return 0;
 }
 
-/* hrtimer_sleeper_start_expires(sl, mode): the sleeper still holds the relative
- * expiry the poller asked for, so this is where the exact requested ns is known. */
-static __always_inline void arm_enter(struct hrtimer_sleeper *sl)
+/* hrtimer_sleeper_start_expires(sl, mode). First pass (HRTIMER_MODE_REL): the sleeper still
+ * holds the relative expiry the poller asked for, the exact requested ns. The kernel's sleep
+ * loop arms the same sleeper again with HRTIMER_MODE_ABS when the task woke before its timer
+ * fired: the expiry is then the absolute deadline, so that pass keeps the request it continues
+ * (or, if the first pass was not seen, has it estimated as what was left: expires - now). */
+static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 {
 	u32 tid = current_tid();
 	if (!sleep_tracked(tid))
@@ -913,10 +919,19 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl)
 		return;
 	if (st->active)
 		finish_sleep(tid, st);
+	u8 rearm = !(mode & DPT_HRTIMER_MODE_REL);
+	u8 continues = rearm && st->timer == (u64)sl && st->has_exact;
+	u64 continued = st->requested_exact;
 	__builtin_memset(st, 0, sizeof(*st));
 	st->timer = (u64)sl;
-	st->requested_exact = BPF_CORE_READ(sl, timer.node.expires);
-	st->has_exact = 1;
+	st->rearmed = rearm;
+	if (!rearm) {
+		st->requested_exact = BPF_CORE_READ(sl, timer.node.expires);
+		st->has_exact = 1;
+	} else if (continues) {
+		st->requested_exact = continued;
+		st->has_exact = 1;
+	}
 	st->arming = 1;
 }
 
@@ -929,9 +944,9 @@ static __always_inline void arm_exit(void)
 }
 
 SEC("fentry/hrtimer_sleeper_start_expires")
-int BPF_PROG(arm_enter_fentry, struct hrtimer_sleeper *sl)
+int BPF_PROG(arm_enter_fentry, struct hrtimer_sleeper *sl, int mode)
 {
-	arm_enter(sl);
+	arm_enter(sl, mode);
 	return 0;
 }
 
@@ -943,9 +958,9 @@ int BPF_PROG(arm_exit_fexit)
 }
 
 SEC("kprobe/hrtimer_sleeper_start_expires")
-int BPF_KPROBE(arm_enter_kprobe, struct hrtimer_sleeper *sl)
+int BPF_KPROBE(arm_enter_kprobe, struct hrtimer_sleeper *sl, int mode)
 {
-	arm_enter(sl);
+	arm_enter(sl, mode);
 	return 0;
 }
 
@@ -998,6 +1013,8 @@ int hrtimer_start_tp(struct trace_event_raw_hrtimer_start *ctx)
 	if (!(st->arming && st->timer == timer)) {
 		/* no arming hook (or a different timer): requested ns will be estimated */
 		__builtin_memset(st, 0, sizeof(*st));
+		if (bpf_core_field_exists(ctx->mode) && !(BPF_CORE_READ(ctx, mode) & DPT_HRTIMER_MODE_REL))
+			st->rearmed = 1;
 	}
 	st->timer = timer;
 	st->armed_ns = bpf_ktime_get_ns();
@@ -1006,7 +1023,7 @@ int hrtimer_start_tp(struct trace_event_raw_hrtimer_start *ctx)
 	st->out_since = 0;
 	st->slept_ns = 0;
 	st->switched = 0;
-	st->flags = 0;
+	st->flags = st->rearmed ? DPT_F_REARMED : 0;
 	st->tgid = bpf_get_current_pid_tgid() >> 32;
 	st->active = 1;
 	count(DPT_CNT_SLEEP_ARMED);

@@ -112,7 +112,11 @@ struct trace_event_raw_hrtimer_start {
 	void *function;
 	s64 expires;
 	s64 softexpires;
+	int mode; /* enum hrtimer_mode */
 } __pai;
+
+/* enum hrtimer_mode: bit 0 set = relative expiry (HRTIMER_MODE_REL), clear = absolute. */
+#define DPT_HRTIMER_MODE_REL 0x01
 
 struct trace_event_raw_hrtimer_expire_entry {
 	struct trace_entry ent;

@@ -135,6 +135,15 @@ import Testing
         #expect((object["sleep_requested_ns"] as? NSNumber)?.uint64Value == 100)
         #expect(object["fired_during_arm"] as? Bool == true)
         #expect(object["io_schedule"] as? Bool == false)
+        #expect(object["rearmed"] as? Bool == false)
+
+        // The sleep loop's second pass (HRTIMER_MODE_ABS) is flagged and keeps the request it continues.
+        let rearmed = TraceEvent.hybridSleep(ts: 90, cpu: 1, pid: 2, tid: 3, requestedNs: 100, armedNs: 80, expiresNs: 110,
+                                             firedNs: 110, sleptNs: 25, outcome: .slept, flags: [.timerFired, .rearmed])
+        let rearmedObject = try #require(try JSONSerialization.jsonObject(with: Data(rearmed.jsonText.utf8)) as? [String: Any])
+        #expect(rearmedObject["rearmed"] as? Bool == true)
+        #expect(rearmedObject["flags"] as? String == "timer_fired|rearmed")
+        #expect(rearmed.describe().hasSuffix("[timer_fired|rearmed]"))
 
         let start = TraceEvent.rqStart(ts: 1, cpu: 0, pid: 1, tid: 1, rq: 1, dev: 1, nrSectors: 8, statsSectors: 0,
                                        ddir: 0, polled: true, queueStats: false)

@@ -68,6 +68,9 @@ enum dpt_pas_result {
 #define DPT_F_DPAS              (1u << 6) /* DPAS state was readable: mode fields are valid */
 #define DPT_F_BUCKET_OBSERVED   (1u << 7) /* bucket came from the kernel's own blk_mq_poll_stats_bkt */
 #define DPT_F_PAS_TIMER_FLOOR   (1u << 8) /* PAS duration was clamped to pas_d_init (a tf hit) */
+#define DPT_F_REARMED           (1u << 9) /* HYBRID_SLEEP: the sleep loop's next pass after a wakeup that was
+                                             not the timer (HRTIMER_MODE_ABS, same deadline); its
+                                             sleep_requested_ns is the request it continues */
 
 struct dpt_event {
 	dpt_u64 ts_ns;          /* when it happened, CLOCK_MONOTONIC ns */
@@ -91,7 +94,7 @@ struct dpt_event {
 	dpt_u8 pas_last[2];     /* PAS_STATE: sr_last, enum dpt_pas_result, newest first */
 
 	/* hybrid sleep (HYBRID_SLEEP; ts_ns is when the attempt ended) */
-	dpt_u64 sleep_requested_ns; /* expires - now when the sleeper was armed */
+	dpt_u64 sleep_requested_ns; /* the relative expiry the poller asked for (see DPT_F_REARMED) */
 	dpt_u64 sleep_armed_ns;     /* when hrtimer_start armed it */
 	dpt_u64 timer_expires_ns;   /* absolute expiry the timer was armed with */
 	dpt_u64 timer_fired_ns;     /* when hrtimer_wakeup ran; 0 if it never did */

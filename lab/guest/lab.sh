@@ -103,7 +103,9 @@ lab_counter_start() {
 	# Made once per boot, reused by later windows. $stack0 is the return address at function entry
 	# on x86-64.
 	if [ ! -d $T/events/dpaslab ]; then
-		echo 'p:dpaslab/sleeper hrtimer_sleeper_start_expires caller=$stack0:x64' >> $T/kprobe_events ||
+		# mode: the second argument (%si on x86-64), enum hrtimer_mode; 0 (ABS) is the sleep
+		# loop re-arming towards the same deadline after a wakeup that was not the timer.
+		echo 'p:dpaslab/sleeper hrtimer_sleeper_start_expires caller=$stack0:x64 mode=%si:u32' >> $T/kprobe_events ||
 			fail "kprobe_events refused hrtimer_sleeper_start_expires (CONFIG_KPROBE_EVENTS off?)"
 		echo 'p:dpaslab/iosched io_schedule caller=$stack0:x64' >> $T/kprobe_events ||
 			fail "kprobe_events refused io_schedule"
@@ -118,12 +120,14 @@ lab_counter_start() {
 	COUNTER_FN=$poll_fn
 }
 
-# lab_counter_stop PREFIX: stops counting and prints PREFIX_sleeper=N PREFIX_iosched=N PREFIX_lost=N.
+# lab_counter_stop PREFIX: stops counting and prints PREFIX_sleeper=N PREFIX_rearm=N (the sleeper
+# arms with mode ABS) PREFIX_iosched=N PREFIX_lost=N.
 lab_counter_stop() {
 	echo 0 > $COUNTER_INSTANCE/events/dpaslab/enable
 	# grep -c exits 1 when it counts 0.
 	sl=$(grep -c ' sleeper: ' $COUNTER_INSTANCE/trace || true)
 	io=$(grep -c ' iosched: ' $COUNTER_INSTANCE/trace || true)
+	rearm=$(awk '/ sleeper: / && / mode=0( |$)/ { n++ } END { print n + 0 }' $COUNTER_INSTANCE/trace)
 	lost=0
 	for s in $COUNTER_INSTANCE/per_cpu/cpu*/stats; do
 		n=$(awk '/^overrun:/ { o = $2 } /^dropped events:/ { d = $3 } END { print o + d }' "$s")
@@ -131,6 +135,7 @@ lab_counter_stop() {
 	done
 	echo "$1_fn=$COUNTER_FN"
 	echo "$1_sleeper=$sl"
+	echo "$1_rearm=$rearm"
 	echo "$1_iosched=$io"
 	echo "$1_lost=$lost"
 }

@@ -40,6 +40,18 @@ hybrid() {
 	lab_trace_stop hybrid-record
 }
 
+# Hybrid mode, two polling jobs: tasks woken before their timer make the kernel's sleep loop
+# re-arm the sleeper with the absolute deadline (HRTIMER_MODE_ABS); record what dpas-trace makes of it.
+rearm() {
+	lab_configure /lab/scenarios/hybrid.conf
+	lab_trace_start rearm-record record -o /results/rearm.dpt --device "$DEV"
+	lab_counter_start
+	lab_fio rearm "$DURATION" 2
+	lab_counter_stop count > /results/rearm.counter.env
+	sed "s/^/[counter rearm] /" /results/rearm.counter.env
+	lab_trace_stop rearm-record
+}
+
 # Hybrid mode: bucket assignments of the same kind of reads.
 buckets() {
 	lab_configure /lab/scenarios/hybrid.conf
@@ -60,5 +72,6 @@ cp_mode() {
 [ -n "${E2E_DEFINE_ONLY:-}" ] && return 0
 phase plan
 phase hybrid
+phase rearm
 phase buckets
 phase cp_mode

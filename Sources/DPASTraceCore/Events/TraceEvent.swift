@@ -100,12 +100,14 @@ public struct EventFlags: OptionSet, Sendable, Hashable {
     public static let hasDPASState = EventFlags(rawValue: DPT_F_DPAS)
     public static let bucketObserved = EventFlags(rawValue: DPT_F_BUCKET_OBSERVED)
     public static let pasTimerFloor = EventFlags(rawValue: DPT_F_PAS_TIMER_FLOOR)
+    public static let rearmed = EventFlags(rawValue: DPT_F_REARMED)
 
     /// Every flag with its stable snake_case name, in bit order (used by text/JSON output).
     public static let named: [(flag: EventFlags, name: String)] = [
         (.polled, "polled"), (.queueStats, "queue_stats"), (.ioScheduleCalled, "io_schedule"),
         (.timerFired, "timer_fired"), (.firedDuringArm, "fired_during_arm"), (.cancelled, "cancelled"),
         (.hasDPASState, "dpas"), (.bucketObserved, "bucket_observed"), (.pasTimerFloor, "pas_timer_floor"),
+        (.rearmed, "rearmed"),
     ]
 
     /// Names of the set flags joined by "|", "" when none.
@@ -130,6 +132,9 @@ extension TraceEvent {
     @inlinable public var hasDPASState: Bool { flags & DPT_F_DPAS != 0 }
     @inlinable public var bucketObserved: Bool { flags & DPT_F_BUCKET_OBSERVED != 0 }
     @inlinable public var pasTimerFloor: Bool { flags & DPT_F_PAS_TIMER_FLOOR != 0 }
+    /// HYBRID_SLEEP: the kernel's sleep loop went back to sleep towards the same deadline after a
+    /// wakeup that was not its timer; `sleep_requested_ns` is the request this pass continues.
+    @inlinable public var rearmed: Bool { flags & DPT_F_REARMED != 0 }
 
     /// HYBRID_SLEEP: how the attempt ended (`.unknown` for out-of-range values).
     @inlinable public var sleepOutcome: SleepOutcome { SleepOutcome(rawValue: outcome) ?? .unknown }
