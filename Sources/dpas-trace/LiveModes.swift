@@ -26,7 +26,7 @@ extension Live {
             Offline.emit(json ? try Offline.json(report) : TextRenderer.modes(report))
             return
         }
-        let session = try open(options, streamEvents: false)
+        let session = try open(options.trace, streamEvents: false)
         defer { session.close() }
         // MODE events are rare (a transition per param5…param7 I/Os at most): keep them all.
         var transitions: [TraceEvent] = []

@@ -3,16 +3,10 @@ import DPASTraceCore
 import DPASTraceKernel
 import Foundation
 
-/// Options shared by every live command.
-struct LiveOptions: ParsableArguments {
+/// What to trace and what to say about the tracing: shared by every live command, `top` included.
+struct LiveTraceOptions: ParsableArguments {
     @Option(name: .long, help: "Trace only this disk, e.g. nvme0n1 (default: every disk).")
     var device: String?
-
-    @Option(name: .long, help: "Stop after this many seconds (default: until Ctrl-C / SIGTERM).")
-    var duration: Double?
-
-    @Option(name: .long, help: "Also print a histogram block per interval of this many seconds (JSON Lines with --json), then the total.")
-    var interval: Double?
 
     @Option(name: .long, help: "Trace only requests started, and hybrid sleeps taken, by this process ID.")
     var pid: UInt32?
@@ -25,6 +19,17 @@ struct LiveOptions: ParsableArguments {
 
     @Flag(name: .long, help: "Count each BPF program's runs and run time (the kernel's BPF statistics) and print them on stderr at the end: what the tracing costs, per probe.")
     var probeCosts = false
+}
+
+/// Options of the live table commands: what to trace, for how long, and per-interval blocks.
+struct LiveOptions: ParsableArguments {
+    @OptionGroup var trace: LiveTraceOptions
+
+    @Option(name: .long, help: "Stop after this many seconds (default: until Ctrl-C / SIGTERM).")
+    var duration: Double?
+
+    @Option(name: .long, help: "Also print a histogram block per interval of this many seconds (JSON Lines with --json), then the total.")
+    var interval: Double?
 
     func validate() throws {
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
@@ -62,7 +67,7 @@ enum Live {
     }
 
     /// Opens the session with the plan printed on --verbose, and the libbpf warnings summarized.
-    static func open(_ options: LiveOptions, streamEvents: Bool, ringBufferBytes: UInt32 = 16 << 20,
+    static func open(_ options: LiveTraceOptions, streamEvents: Bool, ringBufferBytes: UInt32 = 16 << 20,
                      pasStateEvents: Bool = false, hooks: Set<Hook> = Set(Hook.allCases)) throws -> TraceSession {
         let session: TraceSession
         do {
@@ -90,6 +95,13 @@ enum Live {
         return session
     }
 
+    /// With --probe-costs: each attached program's runs and run time since `start`, on stderr.
+    static func printProbeCosts(_ session: TraceSession, _ options: LiveTraceOptions, since start: Date) {
+        if options.probeCosts, session.programStatisticsError == nil {
+            stderr(ProbeCostText.render(session.programCosts(), seconds: Date().timeIntervalSince(start)))
+        }
+    }
+
     /// Polls until done. `onEvents` gets every ring-buffer batch; `onInterval` the numbers of each
     /// --interval period; `onWake` runs after every poll (≤ 100 ms apart) and ends the run when it
     /// returns a reason. Returns the reason the run ended.
@@ -101,11 +113,7 @@ enum Live {
                     onWake: () throws -> String? = { nil }) throws -> String {
         StopSignal.install()
         let start = Date()
-        defer {
-            if options.probeCosts, session.programStatisticsError == nil {
-                stderr(ProbeCostText.render(session.programCosts(), seconds: Date().timeIntervalSince(start)))
-            }
-        }
+        defer { printProbeCosts(session, options.trace, since: start) }
         var nextInterval = options.interval.map { start.addingTimeInterval($0) }
         var previous = try session.snapshot()
         var batch: [TraceEvent] = []
@@ -207,7 +215,7 @@ extension Live {
 
     /// `pas`: also collect DPAS's PAS per-bucket state (PAS_STATE events) and show it after the table.
     static func sleepRatio(_ options: LiveOptions, perCPU: Bool, json: Bool, pas: Bool = false) throws {
-        let session = try open(options, streamEvents: false, pasStateEvents: pas, hooks: Hook.forSleepRatio(pas: pas))
+        let session = try open(options.trace, streamEvents: false, pasStateEvents: pas, hooks: Hook.forSleepRatio(pas: pas))
         defer { session.close() }
         var pasState = PASStateCollector(facts: session.facts)
         func report(_ snapshot: KernelSnapshot) -> SleepRatioReport {
@@ -236,7 +244,7 @@ extension Live {
             Offline.emit(json ? try Offline.json(report(total)) : TextRenderer.sleepRatio(report(total)))
         }
         if pas {
-            let pasReport = pasState.report(device: options.device)
+            let pasReport = pasState.report(device: options.trace.device)
             if json {
                 // With --interval the output is JSON Lines: the PAS state is one more line.
                 Offline.emit(try options.interval == nil
@@ -249,7 +257,7 @@ extension Live {
     }
 
     static func buckets(_ options: LiveOptions, json: Bool) throws {
-        let session = try open(options, streamEvents: false, hooks: Hook.forBuckets)
+        let session = try open(options.trace, streamEvents: false, hooks: Hook.forBuckets)
         defer { session.close() }
         func report(_ snapshot: KernelSnapshot) -> BucketReport {
             var accumulator = BucketAccumulator()

@@ -65,13 +65,13 @@ struct RecordCommand: ParsableCommand {
     func run() throws {
         // Before the (seconds-long) load: an early SIGUSR1 must ask for a dump, not kill the recorder.
         if ring != nil { DumpSignal.install() }
-        let session = try Live.open(live, streamEvents: true, ringBufferBytes: bufferMib << 20)
+        let session = try Live.open(live.trace, streamEvents: true, ringBufferBytes: bufferMib << 20)
         defer { session.close() }
         let header = DumpHeader(
             kernelRelease: session.facts.release, hostname: ProcessInfo.processInfo.hostName,
             createdRealtimeNs: DumpWriter.realtimeNow(), bootTimeOffsetNs: Clocks.realtimeMinusMonotonicNs(),
-            command: CommandLine.arguments, device: live.device, probePlan: session.plan.entries,
-            settings: SystemSnapshot.collect(devices: live.device.map { [$0] }))
+            command: CommandLine.arguments, device: live.trace.device, probePlan: session.plan.entries,
+            settings: SystemSnapshot.collect(devices: live.trace.device.map { [$0] }))
         if let ring, let bytes = parseByteSize(ring) {
             try runFlightRecorder(session, header: header, ringBytes: bytes)
         } else {
@@ -86,7 +86,7 @@ struct RecordCommand: ParsableCommand {
         } catch {
             throw Offline.fail("\(error)")
         }
-        if !live.verbose { Live.stderr("dpas-trace: recording to \(output) (Ctrl-C to stop)") }
+        if !live.trace.verbose { Live.stderr("dpas-trace: recording to \(output) (Ctrl-C to stop)") }
 
         var reason = "unknown"
         do {

@@ -15,17 +15,8 @@ struct TopCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Live: trace only this disk, e.g. nvme0n1 (default: every disk).")
-    var device: String?
-
-    @Option(name: .long, help: "Live: trace only requests started, and hybrid sleeps taken, by this process ID.")
-    var pid: UInt32?
-
-    @Option(name: .long, help: "Live: trace only requests started, and hybrid sleeps taken, by this thread ID.")
-    var tid: UInt32?
-
-    @Flag(name: .long, help: "Live: print the probe plan and libbpf's messages on stderr before the view starts.")
-    var verbose = false
+    @OptionGroup(title: "Live tracing (without --from)")
+    var live: LiveTraceOptions
 
     @Option(name: .customLong("from"), help: ArgumentHelp("Replay this dump instead of tracing live.", valueName: "DUMP"))
     var dumpPath: String?
@@ -49,14 +40,10 @@ struct TopCommand: ParsableCommand {
     /// Live source: ring-buffer events into the model between frames, the session's lost-event
     /// counters on every frame; the probes are detached before the final summary is printed.
     private func traceLive() throws {
-        var arguments: [String] = []
-        if let device { arguments += ["--device", device] }
-        if let pid { arguments += ["--pid", String(pid)] }
-        if let tid { arguments += ["--tid", String(tid)] }
-        if verbose { arguments.append("--verbose") }
-        let session = try Live.open(try LiveOptions.parse(arguments), streamEvents: true)
+        let session = try Live.open(live, streamEvents: true)
         defer { session.close() }
-        let source = "live, \(device ?? "every disk"), Linux \(session.facts.release)"
+        let start = Date()
+        let source = "live, \(live.device ?? "every disk"), Linux \(session.facts.release)"
         let driver = TopDriver(source: source, interval: interval, interactive: Terminal.isInteractive)
         var failure: String?
         driver.idle = { model, seconds in
@@ -71,6 +58,7 @@ struct TopCommand: ParsableCommand {
             if let lost = try? session.snapshot().lostEvents.total { model.lostEvents = lost }
         } while driver.frame(&model)
         if let lost = try? session.snapshot().lostEvents.total { model.lostEvents = lost }
+        Live.printProbeCosts(session, live, since: start)
         session.close()
         driver.finish(model)
         if let failure { throw Offline.fail(failure) }

@@ -150,7 +150,7 @@ extension KernelSessionTests {
         let reader = try DirectReader(tag: "live-top-term")
         defer { reader.remove() }
         try reader.read(50)
-        let top = try FlightChild(["top", "--tid", String(try currentThreadID()), "--interval", "0.3"])
+        let top = try FlightChild(["top", "--tid", String(try currentThreadID()), "--interval", "0.3", "--probe-costs"])
         #expect(top.waitFor("dpas-trace top — live"), "no frame: \(top.stderr)")
         let links = bpfLinkIDs(of: top.process.pid)
         #expect(!links.isEmpty, "live top holds no BPF links")
@@ -166,5 +166,7 @@ extension KernelSessionTests {
         let summary = try #require(output.components(separatedBy: "dpas-trace top — live").last)
         #expect(summary.contains("ended") && summary.contains(bucketRow), "summary:\n\(summary)")
         for id in links { #expect(!TraceSession.linkExists(id: id), "BPF link \(id) still exists after SIGTERM") }
+        // top shares the live commands' tracing options: --probe-costs prints the per-program table.
+        #expect(top.stderr.contains("Probe costs over") && top.stderr.contains(Hook.requestStart.rawValue), "\(top.stderr)")
     }
 }
