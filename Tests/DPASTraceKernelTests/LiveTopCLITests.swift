@@ -51,8 +51,10 @@ private func histogramTotal(_ screen: String, leftSection title: String) -> UInt
 private func processID(runningExactly arguments: [String]) -> Int32? {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     for entry in entries {
+        // read(2), not FileManager.contents(atPath:): Foundation leaks its buffer on files that read
+        // empty (a kernel thread's cmdline), which AddressSanitizer runs report.
         guard let pid = Int32(entry),
-              let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+              case .success(let data) = SystemSnapshot.readBytes("/proc/\(entry)/cmdline", limit: 64 * 1024) else { continue }
         let parts = data.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
         if parts == arguments { return pid }
     }
