@@ -21,6 +21,10 @@ struct BucketsCommand: ParsableCommand {
     @OptionGroup(title: "Live tracing (without --from)")
     var live: LiveOptions
 
+    func validate() throws {
+        try LiveTraceOptions.refuse(live.given, withDump: from)
+    }
+
     func run() throws {
         if let from { try runOffline(path: from) } else { try runLive() }
     }

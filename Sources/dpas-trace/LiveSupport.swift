@@ -19,6 +19,19 @@ struct LiveTraceOptions: ParsableArguments {
 
     @Flag(name: .long, help: "Count each BPF program's runs and run time (the kernel's BPF statistics) and print them on stderr at the end: what the tracing costs, per probe.")
     var probeCosts = false
+
+    /// The options that were given, as typed.
+    var given: [String] {
+        (device == nil ? [] : ["--device"]) + (pid == nil ? [] : ["--pid"]) + (tid == nil ? [] : ["--tid"])
+            + (verbose ? ["--verbose"] : []) + (probeCosts ? ["--probe-costs"] : [])
+    }
+
+    /// Live-tracing options with `--from DUMP` would be silently ignored: refuse them instead.
+    static func refuse(_ given: [String], withDump dump: String?) throws {
+        guard dump != nil, !given.isEmpty else { return }
+        throw ValidationError("\(given.joined(separator: ", ")) \(given.count == 1 ? "applies" : "apply") to live tracing, "
+            + "not to --from DUMP (a dump holds what its recording traced): leave \(given.count == 1 ? "it" : "them") out")
+    }
 }
 
 /// Options of the live table commands: what to trace, for how long, and per-interval blocks.
@@ -34,6 +47,11 @@ struct LiveOptions: ParsableArguments {
     func validate() throws {
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
         if let interval, interval <= 0 { throw ValidationError("--interval must be positive") }
+    }
+
+    /// The options that were given, as typed.
+    var given: [String] {
+        trace.given + (duration == nil ? [] : ["--duration"]) + (interval == nil ? [] : ["--interval"])
     }
 }
 

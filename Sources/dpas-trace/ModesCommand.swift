@@ -24,6 +24,10 @@ struct ModesCommand: ParsableCommand {
     @OptionGroup(title: "Live tracing (without --from)")
     var live: LiveOptions
 
+    func validate() throws {
+        try LiveTraceOptions.refuse(live.given, withDump: from)
+    }
+
     func run() throws {
         if let from { try runOffline(path: from) } else { try runLive() }
     }

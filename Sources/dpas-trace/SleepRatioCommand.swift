@@ -30,6 +30,7 @@ struct SleepRatioCommand: ParsableCommand {
 
     func validate() throws {
         if pas && from != nil { throw ValidationError("--pas needs live tracing: PAS state is read from the kernel, not from dumps") }
+        try LiveTraceOptions.refuse(live.given, withDump: from)
     }
 
     func run() throws {

@@ -30,6 +30,7 @@ struct TopCommand: ParsableCommand {
     func validate() throws {
         guard interval > 0 else { throw ValidationError("--interval must be greater than 0") }
         guard speed >= 0 else { throw ValidationError("--speed must be 0 or more") }
+        try LiveTraceOptions.refuse(live.given, withDump: dumpPath)
     }
 
     func run() throws {

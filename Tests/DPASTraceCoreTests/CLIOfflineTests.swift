@@ -64,6 +64,25 @@ import Testing
         SleepRatioAnalysisTests.seedEvents() + BucketAnalysisTests.mixedStream() + ModeAnalysisTests.script()
     }
 
+    /// Live-tracing options with --from would be ignored: every analysis command refuses them.
+    @Test func liveOptionsWithADumpAreRefused() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let dump = directory.appendingPathComponent("seed.dpt")
+        try Self.writeDump(SleepRatioAnalysisTests.seedEvents(), to: dump)
+        for command in ["sleep-ratio", "buckets", "modes", "top"] {
+            let refused = try Self.run([command, "--from", dump.path, "--device", "nvme0n1", "--probe-costs"])
+            #expect(refused.status == 64, "\(command): \(refused.stderr)")
+            #expect(refused.stderr.contains("--device, --probe-costs apply to live tracing, not to --from DUMP"), "\(command): \(refused.stderr)")
+            #expect(refused.stdout.isEmpty)
+        }
+        let duration = try Self.run(["buckets", "--from", dump.path, "--duration", "5"])
+        #expect(duration.status == 64 && duration.stderr.contains("--duration applies to live tracing"), "\(duration.stderr)")
+        // top's --interval is its frame period, for replays too.
+        let top = try Self.run(["top", "--from", dump.path, "--speed", "0", "--interval", "0.1"])
+        #expect(top.status == 0, "\(top.stderr)")
+    }
+
     @Test func sleepRatioTableAndJSON() throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
