@@ -199,7 +199,9 @@ struct SleepRowSet: PerCPUState {
     mutating func mergeExact(_ ns: UInt64, _ stats: SleepStats) { exactStats[exactIndex(ns)].merge(stats) }
     mutating func mergeLog2(_ k: Int, _ stats: SleepStats) { log2Stats[log2Index(k)].merge(stats) }
 
-    mutating func clearExact() {
+    /// Gives up the exact view: each exact row is merged into its log2 row.
+    mutating func foldExactIntoLog2() {
+        for (ns, stats) in zip(exactKeys, exactStats) { mergeLog2(SleepRowKey.log2Row(of: ns), stats) }
         exactKeys = []
         exactStats = []
         lastExact = 0
@@ -245,42 +247,52 @@ public struct SleepRatioAccumulator: Sendable {
         record(cpu: cpu, requestedNs: requestedNs, outcome: slept ? .slept : .noSleep, actualNs: actualNs, count: count)
     }
 
-    /// Aggregate path: adds pre-aggregated stats for one row. An `.exact` row feeds both the exact and
-    /// the log2 view; a `.log2` row feeds only the log2 view and so marks the exact view incomplete.
+    /// Aggregate path: adds pre-aggregated stats for one row. A `.log2` row gives up the exact view.
     /// Feed every observation exactly once, through one of the two kinds.
     public mutating func merge(cpu: Int, key: SleepRowKey, stats: SleepStats) {
         switch key {
         case .exact(let ns):
             noteExact(ns)
-            if !exactOverflow {
+            if exactOverflow {
+                mergeLog2(cpu: cpu, row: SleepRowKey.log2Row(of: ns), stats: stats)
+            } else {
                 all.mergeExact(ns, stats)
                 if splitPerCPU { byCPU.update(cpu) { $0.mergeExact(ns, stats) } }
             }
-            mergeLog2(cpu: cpu, row: SleepRowKey.log2Row(of: ns), stats: stats)
         case .log2(let k):
             markExactOverflow()
             mergeLog2(cpu: cpu, row: k, stats: stats)
         }
     }
 
-    /// Gives up the exact view (the kernel side saw more distinct durations than it kept).
+    /// Gives up the exact view (more distinct durations than it keeps, or rows that came as log2
+    /// only): the exact rows so far become log2 rows, and later observations go to log2 rows only.
+    /// Until then every observation is in exactly one exact row and the log2 rows are empty.
     public mutating func markExactOverflow() {
+        guard !exactOverflow else { return }
         exactOverflow = true
-        all.clearExact()
-        byCPU.updateAll { $0.clearExact() }
+        all.foldExactIntoLog2()
+        byCPU.updateAll { $0.foldExactIntoLog2() }
     }
 
     /// Adds everything another accumulator saw.
     public mutating func merge(_ other: SleepRatioAccumulator) {
         if other.exactOverflow { markExactOverflow() }
-        for (ns, stats) in other.all.exactRows where !exactOverflow {
+        // The other's exact rows (empty once it overflowed); this side may overflow on the way.
+        for (ns, stats) in other.all.exactRows {
             noteExact(ns)
-            if !exactOverflow { all.mergeExact(ns, stats) }
+            if exactOverflow { all.mergeLog2(SleepRowKey.log2Row(of: ns), stats) } else { all.mergeExact(ns, stats) }
         }
         let otherCPUs = other.byCPU.sorted
-        if splitPerCPU && !exactOverflow {
+        if splitPerCPU {
             for (cpu, rows) in otherCPUs {
-                for (ns, stats) in zip(rows.exactKeys, rows.exactStats) { byCPU.update(cpu) { $0.mergeExact(ns, stats) } }
+                for (ns, stats) in zip(rows.exactKeys, rows.exactStats) {
+                    if exactOverflow {
+                        byCPU.update(cpu) { $0.mergeLog2(SleepRowKey.log2Row(of: ns), stats) }
+                    } else {
+                        byCPU.update(cpu) { $0.mergeExact(ns, stats) }
+                    }
+                }
             }
         }
         for (k, stats) in zip(other.all.log2Keys, other.all.log2Stats) { all.mergeLog2(k, stats) }
@@ -291,6 +303,8 @@ public struct SleepRatioAccumulator: Sendable {
         }
     }
 
+    /// Each observation updates one row per scope: its exact row, or once the exact view is
+    /// given up, its log2 row (the log2 view is built from the exact rows only when needed).
     @inline(__always)
     private mutating func record(cpu: Int, requestedNs: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64) {
         guard count > 0 else { return }
@@ -300,6 +314,7 @@ public struct SleepRatioAccumulator: Sendable {
             if splitPerCPU {
                 byCPU.update(cpu) { $0.addExact(requestedNs, outcome: outcome, actualNs: actualNs, count: count) }
             }
+            return
         }
         let row = SleepRowKey.log2Row(of: requestedNs)
         all.addLog2(row, requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
