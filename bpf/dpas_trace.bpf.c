@@ -832,6 +832,23 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* Resolve the attempt of a thread that is running again (it arms its next sleeper, or leaves the
+ * poll loop). Still off the CPU by our account means its switch back in was not seen (the kernel
+ * skipped that probe run): the time off the CPU is estimated as ending at the timer's expiry. */
+static __always_inline void finish_running(u32 tid, struct sleep_state *st)
+{
+	if (st->out_since) {
+		u64 now = bpf_ktime_get_ns();
+		u64 end = st->expires_ns && st->expires_ns < now ? st->expires_ns : now;
+		if (end > st->out_since)
+			st->slept_ns += end - st->out_since;
+		st->out_since = 0;
+		st->flags |= DPT_F_WAKEUP_UNSEEN;
+		count(DPT_CNT_SLEEP_WAKEUP_UNSEEN);
+	}
+	finish_sleep(tid, st);
+}
+
 static __always_inline struct sleep_state *state_for(u32 tid, bool create)
 {
 	struct sleep_state *st = bpf_map_lookup_elem(&sleep_by_tid, &tid);
@@ -871,7 +888,7 @@ static __always_inline void poll_exit(void)
 	bpf_map_delete_elem(&in_poll, &tid);
 	struct sleep_state *st = state_for(tid, false);
 	if (st && st->active)
-		finish_sleep(tid, st);
+		finish_running(tid, st);
 	bpf_map_delete_elem(&sleep_by_tid, &tid);
 }
 
@@ -918,7 +935,7 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 	if (!st)
 		return;
 	if (st->active)
-		finish_sleep(tid, st);
+		finish_running(tid, st);
 	u8 rearm = !(mode & DPT_HRTIMER_MODE_REL);
 	u8 continues = rearm && st->timer == (u64)sl && st->has_exact;
 	u64 continued = st->requested_exact;
@@ -1009,7 +1026,7 @@ int hrtimer_start_tp(struct trace_event_raw_hrtimer_start *ctx)
 		return 0;
 	u64 timer = (u64)BPF_CORE_READ(ctx, hrtimer);
 	if (st->active) /* re-armed by the sleep loop: the previous attempt ended */
-		finish_sleep(tid, st);
+		finish_running(tid, st);
 	if (!(st->arming && st->timer == timer)) {
 		/* no arming hook (or a different timer): requested ns will be estimated */
 		__builtin_memset(st, 0, sizeof(*st));

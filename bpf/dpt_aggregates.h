@@ -29,6 +29,7 @@ enum dpt_counter {
 	DPT_CNT_POLL_CALLS = 9,      /* blk_poll / blk_mq_poll entries */
 	DPT_CNT_IO_SCHEDULE = 10,    /* io_schedule calls inside the poll window */
 	DPT_CNT_SLEEP_REARMED = 11,  /* attempts that were the sleep loop's re-armed pass (DPT_F_REARMED) */
+	DPT_CNT_SLEEP_WAKEUP_UNSEEN = 12, /* attempts whose switch back onto the CPU was not seen (DPT_F_WAKEUP_UNSEEN) */
 	DPT_CNT_COUNT = 16,
 };
 

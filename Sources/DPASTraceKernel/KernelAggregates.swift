@@ -15,6 +15,8 @@ public struct KernelSnapshot: Sendable {
     public var sleepLog2: [Int: [SleepStatsValue]]
     /// DPAS mode state and per-mode counts (empty on stock kernels).
     public var dpas = DPASSnapshot()
+    /// Program runs the kernel skipped, per hook (see `TraceSession.skippedRuns()`); hooks with none are absent.
+    public var skippedRuns: [String: UInt64] = [:]
 
     /// `struct dpt_bucket_key` as a Swift value.
     public struct BucketKeyValue: Hashable, Sendable {
@@ -65,6 +67,19 @@ public struct KernelSnapshot: Sendable {
         counters.map { $0[Int(counter.rawValue)] }
     }
 
+    /// Program runs the kernel skipped, over all hooks.
+    public var skippedRunsTotal: UInt64 { skippedRuns.values.reduce(0, &+) }
+
+    /// One sentence on the probe runs the kernel skipped; nil when it skipped none.
+    public var skippedRunsWarning: String? {
+        let total = skippedRunsTotal
+        guard total > 0 else { return nil }
+        let perHook = skippedRuns.sorted { $0.key < $1.key }.map { "\(Format.count($0.value)) on \($0.key)" }
+        return "the kernel skipped \(Format.count(total)) probe run(s) (\(perHook.joined(separator: ", "))) because "
+            + "another BPF program was running on that CPU: those events are missing, and the attempts they "
+            + "belong to may be misclassified"
+    }
+
     /// Lost ring-buffer events, per CPU.
     public var lostEvents: LostEvents { LostEvents(perCPU: perCPU(DPT_CNT_RINGBUF_LOST)) }
     /// Failed ring-buffer reservations per CPU (index = CPU), as dumps record them.
@@ -74,10 +89,10 @@ public struct KernelSnapshot: Sendable {
     /// Requests started / completed that passed the filters.
     public var requestsStarted: UInt64 { total(DPT_CNT_RQ_START) }
     public var requestsCompleted: UInt64 { total(DPT_CNT_RQ_DONE) }
-    /// Hybrid sleepers armed and resolved, poll entries.
-    public var sleepsArmed: UInt64 { total(DPT_CNT_SLEEP_ARMED) }
+    /// Hybrid sleep attempts resolved.
     public var sleepsResolved: UInt64 { total(DPT_CNT_SLEEP_DONE) }
-    public var pollCalls: UInt64 { total(DPT_CNT_POLL_CALLS) }
+    /// Attempts whose switch back onto the CPU was not seen (their time asleep is estimated).
+    public var sleepsWakeupUnseen: UInt64 { total(DPT_CNT_SLEEP_WAKEUP_UNSEEN) }
 
     /// What changed since `earlier` (an interval's numbers).
     public func since(_ earlier: KernelSnapshot) -> KernelSnapshot {
@@ -98,6 +113,10 @@ public struct KernelSnapshot: Sendable {
             d.sleepLog2[key] = zip(values, old).map { $0.minus($1) }
         }
         d.dpas = dpas.since(earlier.dpas)
+        for (hook, count) in d.skippedRuns {
+            let delta = count &- (earlier.skippedRuns[hook] ?? 0)
+            d.skippedRuns[hook] = delta == 0 ? nil : delta
+        }
         return d
     }
 
@@ -132,17 +151,22 @@ public struct KernelSnapshot: Sendable {
         }
     }
 
-    /// Sums of the flag counters over all rows and CPUs (for --verbose).
-    public var sleepFlagTotals: (ioSchedule: UInt64, firedDuringArm: UInt64, cancelled: UInt64) {
-        var totals: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        for values in sleepLog2.values {
-            for v in values {
-                totals.0 &+= v.ioSchedule
-                totals.1 &+= v.firedDuringArm
-                totals.2 &+= v.cancelled
-            }
+    /// What the kernel side counted, in one line for --verbose: every sleeper armed should be
+    /// resolved (the difference is still pending), and the flags say how attempts ended.
+    public var kernelCountersLine: String {
+        var ioSchedule: UInt64 = 0, firedDuringArm: UInt64 = 0, cancelled: UInt64 = 0
+        for value in sleepLog2.values.joined() {
+            ioSchedule &+= value.ioSchedule
+            firedDuringArm &+= value.firedDuringArm
+            cancelled &+= value.cancelled
         }
-        return totals
+        let c = { (counter: dpt_counter) in Format.count(self.total(counter)) }
+        return "kernel counters: \(c(DPT_CNT_SLEEP_ARMED)) sleepers armed, \(c(DPT_CNT_SLEEP_DONE)) resolved "
+            + "(\(c(DPT_CNT_SLEEP_REARMED)) re-armed passes, \(c(DPT_CNT_SLEEP_WAKEUP_UNSEEN)) with the wakeup unseen, \(c(DPT_CNT_SLEEP_APPROX)) with requested ns estimated, "
+            + "\(Format.count(cancelled)) cancelled, \(Format.count(firedDuringArm)) fired while arming, "
+            + "\(Format.count(ioSchedule)) with io_schedule); \(c(DPT_CNT_POLL_CALLS)) poll calls; "
+            + "\(c(DPT_CNT_RQ_START)) requests started, \(c(DPT_CNT_RQ_DONE)) completed "
+            + "(\(c(DPT_CNT_RQ_DONE_UNMATCHED)) without a seen start)"
     }
 }
 
@@ -216,6 +240,7 @@ extension TraceSession {
             if values.contains(where: { $0.attempts > 0 }) { snap.sleepLog2[Int(row)] = values }
         }
         snap.dpas = dpasSnapshot()
+        for skipped in skippedRuns() { snap.skippedRuns[skipped.hook, default: 0] += skipped.count }
         return snap
     }
 }

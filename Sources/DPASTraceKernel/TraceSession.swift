@@ -347,6 +347,8 @@ public final class TraceSession {
         public var program: String
         public var runs: UInt64
         public var runTimeNs: UInt64
+        /// Runs the kernel skipped (another BPF program was running on that CPU).
+        public var skipped: UInt64
 
         /// Mean run time per run in ns; nil before the first run.
         public var meanNs: Double? { runs == 0 ? nil : Double(runTimeNs) / Double(runs) }
@@ -367,18 +369,44 @@ public final class TraceSession {
     /// Runs and run time of every attached program since the session opened, in plan order; empty
     /// unless `Options.programStatistics` was set and the kernel agreed (see `programStatisticsError`).
     public func programCosts() -> [ProgramCost] {
-        guard let object, statisticsFD >= 0 else { return [] }
-        var costs: [ProgramCost] = []
+        guard statisticsFD >= 0 else { return [] }
+        return attachedProgramInfo().map {
+            ProgramCost(hook: $0.hook, program: $0.program, runs: $0.info.run_cnt,
+                        runTimeNs: $0.info.run_time_ns, skipped: $0.info.recursion_misses)
+        }
+    }
+
+    /// Runs of one attached program that the kernel skipped.
+    public struct SkippedRuns: Sendable, Equatable {
+        public var hook: String
+        public var program: String
+        public var count: UInt64
+    }
+
+    /// Runs the kernel skipped since the session opened, per attached program (only those with
+    /// any). A kprobe or tracepoint program does not run while another BPF program is running on
+    /// the same CPU, e.g. when an hrtimer interrupt lands during the sched_switch program: each
+    /// skipped run is an event this session never saw. Always counted (bpf_prog_info, Linux ≥ 5.12).
+    public func skippedRuns() -> [SkippedRuns] {
+        attachedProgramInfo().compactMap {
+            $0.info.recursion_misses == 0 ? nil : SkippedRuns(hook: $0.hook, program: $0.program, count: $0.info.recursion_misses)
+        }
+    }
+
+    /// The kernel's information on every attached program, in plan order.
+    private func attachedProgramInfo() -> [(hook: String, program: String, info: bpf_prog_info)] {
+        guard let object else { return [] }
+        var result: [(hook: String, program: String, info: bpf_prog_info)] = []
         for choice in plan.choices where choice.status == .attached {
             for program in choice.chosen?.programs ?? [] {
                 guard let prog = bpf_object__find_program_by_name(object, program.name) else { continue }
                 var info = bpf_prog_info()
                 var length = UInt32(MemoryLayout<bpf_prog_info>.size)
                 guard bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &length) == 0 else { continue }
-                costs.append(ProgramCost(hook: choice.hook.rawValue, program: program.name, runs: info.run_cnt, runTimeNs: info.run_time_ns))
+                result.append((choice.hook.rawValue, program.name, info))
             }
         }
-        return costs
+        return result
     }
 
     /// Kernel IDs of the links this session holds (to check later that none is left behind).

@@ -113,11 +113,13 @@ enum Live {
         return session
     }
 
-    /// With --probe-costs: each attached program's runs and run time since `start`, on stderr.
-    static func printProbeCosts(_ session: TraceSession, _ options: LiveTraceOptions, since start: Date) {
+    /// At the end of a run, on stderr: with --probe-costs each attached program's runs and run
+    /// time since `start`; with --verbose what the kernel side counted.
+    static func printRunSummary(_ session: TraceSession, _ options: LiveTraceOptions, since start: Date) {
         if options.probeCosts, session.programStatisticsError == nil {
             stderr(ProbeCostText.render(session.programCosts(), seconds: Date().timeIntervalSince(start)))
         }
+        if options.verbose, let snapshot = try? session.snapshot() { stderr("dpas-trace: \(snapshot.kernelCountersLine)") }
     }
 
     /// Polls until done. `onEvents` gets every ring-buffer batch; `onInterval` the numbers of each
@@ -131,7 +133,7 @@ enum Live {
                     onWake: () throws -> String? = { nil }) throws -> String {
         StopSignal.install()
         let start = Date()
-        defer { printProbeCosts(session, options.trace, since: start) }
+        defer { printRunSummary(session, options.trace, since: start) }
         var nextInterval = options.interval.map { start.addingTimeInterval($0) }
         var previous = try session.snapshot()
         var batch: [TraceEvent] = []
@@ -186,6 +188,7 @@ enum Live {
         }
         let full = snapshot.mapFullTotal
         if full > 0 { warnings.append("\(full) samples missed because a BPF map was full") }
+        if let skipped = snapshot.skippedRunsWarning { warnings.append(skipped) }
         return TraceCompleteness(lostEvents: snapshot.lostEvents, warnings: warnings)
     }
 }
@@ -194,18 +197,19 @@ enum Live {
 enum ProbeCostText {
     static func render(_ costs: [TraceSession.ProgramCost], seconds: Double) -> String {
         var table = TextTable([.init("Hook", .left), .init("Program", .left), .init("Runs"), .init("Mean"),
-                               .init("Total"), .init("Of one CPU")])
+                               .init("Total"), .init("Of one CPU"), .init("Skipped")])
         // Of one CPU's time over the run (may pass 100% when probes run on several CPUs at once).
         func share(_ ns: UInt64) -> String { seconds > 0 ? String(format: "%.2f%%", Double(ns) / (seconds * 1e7)) : "–" }
         for cost in costs {
             table.add([cost.hook, cost.program, Format.count(cost.runs), Format.duration(cost.meanNs),
-                       Format.duration(cost.runTimeNs), share(cost.runTimeNs)])
+                       Format.duration(cost.runTimeNs), share(cost.runTimeNs), Format.count(cost.skipped)])
         }
         let runs = costs.reduce(0) { $0 + $1.runs }, total = costs.reduce(0) { $0 + $1.runTimeNs }
         table.add(["all", "", Format.count(runs), Format.duration(runs == 0 ? nil : Double(total) / Double(runs)),
-                   Format.duration(total), share(total)])
+                   Format.duration(total), share(total), Format.count(costs.reduce(0) { $0 + $1.skipped })])
         let title = String(format: "Probe costs over %.1f s (the kernel's BPF run-time statistics, which add two clock reads per run):", seconds)
-        return ([title] + table.render(indent: 2)).joined(separator: "\n")
+        let footer = "  Skipped: runs the kernel did not make because another BPF program was running on that CPU."
+        return ([title] + table.render(indent: 2) + [footer]).joined(separator: "\n")
     }
 }
 

@@ -55,11 +55,14 @@ struct TopCommand: ParsableCommand {
             }
         }
         var model = TopModel()
-        repeat {
-            if let lost = try? session.snapshot().lostEvents.total { model.lostEvents = lost }
-        } while driver.frame(&model)
-        if let lost = try? session.snapshot().lostEvents.total { model.lostEvents = lost }
-        Live.printProbeCosts(session, live, since: start)
+        func updateLosses() {
+            guard let snapshot = try? session.snapshot() else { return }
+            model.lostEvents = snapshot.lostEvents.total
+            model.skippedProbeRuns = snapshot.skippedRunsTotal
+        }
+        repeat { updateLosses() } while driver.frame(&model)
+        updateLosses()
+        Live.printRunSummary(session, live, since: start)
         session.close()
         driver.finish(model)
         if let failure { throw Offline.fail(failure) }

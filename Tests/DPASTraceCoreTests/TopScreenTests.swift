@@ -21,8 +21,12 @@ struct TopScreenTests {
             let lines = TopScreen.render(model, status: status, width: width, height: height)
             #expect(lines.count <= height, "\(width)x\(height)")
             #expect(lines.allSatisfy { $0.count <= width }, "\(width)x\(height)")
-            #expect(lines[1].hasPrefix("lost events: 0"))
+            #expect(lines[1].hasPrefix("lost events: 0   events:"))
         }
+        var skipping = model
+        skipping.skippedProbeRuns = 1_234
+        let status80 = TopScreen.render(skipping, status: status, width: 80, height: 24)[1]
+        #expect(status80.hasPrefix("lost events: 0   skipped probe runs: 1,234   events:") && status80.count <= 80, "\(status80)")
         let full = TopScreen.render(model, status: status, width: 160, height: nil).joined(separator: "\n")
         for section in ["REQUESTED SLEEP, SLEPT", "REQUESTED SLEEP, NO SLEEP", "ACTUAL SLEEP", "OVERSLEEP",
                         "I/O COMPLETION LATENCY", "POLL-STATS BUCKETS", "PER CPU"] {
@@ -73,10 +77,11 @@ struct TopScreenTests {
     @Test func clearKeepsModesAndLosses() {
         var model = syntheticModel(events: 5_000)
         model.lostEvents = 7
+        model.skippedProbeRuns = 2
         let modes = model.cpus.mapValues(\.mode)
         model.clear()
         #expect(model.events == 0 && model.sleepAttempts == 0 && model.bucketCounts.allSatisfy { $0 == 0 })
-        #expect(model.lostEvents == 7)
+        #expect(model.lostEvents == 7 && model.skippedProbeRuns == 2)
         #expect(model.cpus.mapValues(\.mode) == modes)
     }
 

@@ -277,17 +277,35 @@ extension KernelSessionTests {
         let usleeps = mine.filter { $0.sleep_requested_ns < 10_000_000 }
         #expect(usleeps.count == sleeps)
         #expect(mine.count > sleeps)
+        let snapshot = try session.snapshot()
+        // The kernel can skip a probe run (the expiry when the timer interrupt lands while another
+        // BPF program runs on that CPU; the switch back in, seen once in ~150 runs beside two other
+        // tracers with no skip counted). The attempt then ends at the next arm: without the timer
+        // flag, and flagged wakeup_unseen when the thread was still off the CPU by our account.
+        let expirySkips = snapshot.skippedRuns[Hook.timerExpire.rawValue] ?? 0
+        let unseen = usleeps.filter { $0.flags & UInt32(DPT_F_WAKEUP_UNSEEN) != 0 }
+        #expect(UInt64(unseen.count) <= snapshot.sleepsWakeupUnseen)
+        let unflagged = usleeps.filter { $0.flags & UInt32(DPT_F_TIMER_FIRED | DPT_F_WAKEUP_UNSEEN) == 0 }
+        #expect(UInt64(unflagged.count) <= expirySkips, "\(unflagged.count) sleeps without a timer expiry, \(expirySkips) expiry runs skipped")
         for event in usleeps {
             #expect(event.pid == UInt32(getpid()))
             #expect(event.outcome == UInt8(DPT_SLEEP_SLEPT.rawValue))
+            // Off-CPU time is part of the attempt's wall time, never more.
+            #expect(event.slept_ns > 0 && event.slept_ns <= event.ts_ns - event.sleep_armed_ns, "slept \(event.slept_ns) ns")
+            if event.flags & UInt32(DPT_F_TIMER_FIRED) != 0 { #expect(event.timer_fired_ns >= event.sleep_armed_ns) }
+        }
+        // Timing, on the medians: a vCPU the host stops for a while shortens one attempt's
+        // measured requested time (between the kernel's clock read and the probe's) or its off-CPU
+        // time (stopped while the thread still counted as running); 0.5 ms has been seen here.
+        func median(_ values: [UInt64]) -> UInt64 { values.sorted()[values.count / 2] }
+        if !usleeps.isEmpty {
             // Requested = expires − now at arm (includes the default 50 µs timer slack).
-            #expect(event.sleep_requested_ns >= requestedNs && event.sleep_requested_ns < requestedNs + 500_000)
-            #expect(event.slept_ns >= requestedNs - 100_000, "slept \(event.slept_ns) ns for a 2 ms request")
-            #expect(event.flags & UInt32(DPT_F_TIMER_FIRED) != 0)
-            #expect(event.timer_fired_ns >= event.sleep_armed_ns)
+            let requested = median(usleeps.map(\.sleep_requested_ns))
+            #expect(requested >= requestedNs && requested < requestedNs + 500_000, "median requested \(requested) ns")
+            let slept = median(usleeps.map(\.slept_ns))
+            #expect(slept >= requestedNs - 100_000, "median slept \(slept) ns for a 2 ms request")
         }
         // The in-kernel aggregate saw at least these attempts, all of this process's sleepers included.
-        let snapshot = try session.snapshot()
         var accumulator = SleepRatioAccumulator()
         snapshot.addSleeps(to: &accumulator)
         let slept = accumulator.rows.reduce(0) { $0 + $1.stats.slept }

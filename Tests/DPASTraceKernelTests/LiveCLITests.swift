@@ -80,6 +80,10 @@ extension KernelSessionTests {
             return "\(b)/\(d)=\(c)"
         }.sorted()
         #expect(liveCounts == fromDump.rows.map { "\($0.bucket)/\($0.direction)=\($0.count)" }.sorted())
+        // --verbose ends with the kernel side's own counters, which agree with the table.
+        let requests = rows.reduce(0) { $0 + (($1["count"] as? Int) ?? 0) }
+        #expect(live.stderr.contains("dpas-trace: kernel counters: ") && live.stderr.contains(" \(requests) requests started"),
+                "\(live.stderr)")
     }
 
     /// 30 × 4 KiB O_DIRECT reads of this process.

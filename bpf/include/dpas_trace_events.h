@@ -71,6 +71,9 @@ enum dpt_pas_result {
 #define DPT_F_REARMED           (1u << 9) /* HYBRID_SLEEP: the sleep loop's next pass after a wakeup that was
                                              not the timer (HRTIMER_MODE_ABS, same deadline); its
                                              sleep_requested_ns is the request it continues */
+#define DPT_F_WAKEUP_UNSEEN     (1u << 10) /* HYBRID_SLEEP: the task was seen leaving the CPU but not coming
+                                             back (a probe run the kernel did not make): slept_ns is
+                                             estimated, ending at the timer's expiry */
 
 struct dpt_event {
 	dpt_u64 ts_ns;          /* when it happened, CLOCK_MONOTONIC ns */

@@ -101,13 +101,14 @@ public struct EventFlags: OptionSet, Sendable, Hashable {
     public static let bucketObserved = EventFlags(rawValue: DPT_F_BUCKET_OBSERVED)
     public static let pasTimerFloor = EventFlags(rawValue: DPT_F_PAS_TIMER_FLOOR)
     public static let rearmed = EventFlags(rawValue: DPT_F_REARMED)
+    public static let wakeupUnseen = EventFlags(rawValue: DPT_F_WAKEUP_UNSEEN)
 
     /// Every flag with its stable snake_case name, in bit order (used by text/JSON output).
     public static let named: [(flag: EventFlags, name: String)] = [
         (.polled, "polled"), (.queueStats, "queue_stats"), (.ioScheduleCalled, "io_schedule"),
         (.timerFired, "timer_fired"), (.firedDuringArm, "fired_during_arm"), (.cancelled, "cancelled"),
         (.hasDPASState, "dpas"), (.bucketObserved, "bucket_observed"), (.pasTimerFloor, "pas_timer_floor"),
-        (.rearmed, "rearmed"),
+        (.rearmed, "rearmed"), (.wakeupUnseen, "wakeup_unseen"),
     ]
 
     /// Names of the set flags joined by "|", "" when none.
@@ -135,6 +136,9 @@ extension TraceEvent {
     /// HYBRID_SLEEP: the kernel's sleep loop went back to sleep towards the same deadline after a
     /// wakeup that was not its timer; `sleep_requested_ns` is the request this pass continues.
     @inlinable public var rearmed: Bool { flags & DPT_F_REARMED != 0 }
+    /// HYBRID_SLEEP: the task was seen leaving the CPU but not coming back (the kernel skipped
+    /// that probe run); `slept_ns` is an estimate ending at the timer's expiry.
+    @inlinable public var wakeupUnseen: Bool { flags & DPT_F_WAKEUP_UNSEEN != 0 }
 
     /// HYBRID_SLEEP: how the attempt ended (`.unknown` for out-of-range values).
     @inlinable public var sleepOutcome: SleepOutcome { SleepOutcome(rawValue: outcome) ?? .unknown }

@@ -157,7 +157,7 @@ extension TraceEvent {
                 ("slept_ns", .uint(slept_ns)),
                 ("io_schedule", .bool(ioScheduleCalled)), ("timer_fired", .bool(timerFired)),
                 ("fired_during_arm", .bool(firedDuringArm)), ("cancelled", .bool(cancelled)),
-                ("rearmed", .bool(rearmed)),
+                ("rearmed", .bool(rearmed)), ("wakeup_unseen", .bool(wakeupUnseen)),
             ]
         case .mode:
             fields += [

@@ -75,6 +75,7 @@ public struct PerfettoExporter {
                 Self.annotate(&e, "fired_during_arm", event.flags & DPT_F_FIRED_DURING_ARM != 0)
                 Self.annotate(&e, "io_schedule_called", event.flags & DPT_F_IO_SCHEDULE != 0)
                 if event.flags & DPT_F_REARMED != 0 { Self.annotate(&e, "rearmed", true) }
+                if event.flags & DPT_F_WAKEUP_UNSEEN != 0 { Self.annotate(&e, "wakeup_unseen", true) }
             }
             trackEvent(at: event.ts_ns, track: track, type: .sliceEnd)
             counter(at: begin, track: Self.requestedSleepTrack(event.cpu), value: Double(event.sleep_requested_ns))

@@ -30,7 +30,8 @@ public struct FlightRecorder {
     /// Writes the ring, oldest event first, to the next dump path; the ring is emptied so a later
     /// dump holds only what came after. Returns the path written.
     @discardableResult
-    public mutating func writeDump(base: String, header: DumpHeader, reason: String, lostPerCPU: [UInt64]) throws -> String {
+    public mutating func writeDump(base: String, header: DumpHeader, reason: String, lostPerCPU: [UInt64],
+                                   notes: [String] = []) throws -> String {
         let path = Self.path(for: base, index: dumpsWritten)
         var header = header
         header.reason = reason
@@ -38,6 +39,7 @@ public struct FlightRecorder {
         try ring.withOrderedRuns { try writer.append(contentsOf: $0) }
         try writer.note("flight recorder: the ring held the last \(ring.count) events (room for \(ring.capacity)); "
             + "\(ring.overwritten) older events were overwritten by design before this dump")
+        for note in notes { try writer.note(note) }
         try writer.recordLost(perCPU: lostPerCPU)
         try writer.finish(reason: reason)
         ring.removeAll()

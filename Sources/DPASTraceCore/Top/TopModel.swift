@@ -15,6 +15,8 @@ public struct TopModel: Sendable {
     public var cpus: [UInt32: CPUState] = [:]
     public var events: UInt64 = 0
     public var lostEvents: UInt64 = 0
+    /// Probe runs the kernel skipped (live only): events that never reached the ring buffer.
+    public var skippedProbeRuns: UInt64 = 0
     /// First and last event time seen since the last clear (monotonic ns).
     public var firstTimestamp: UInt64?
     public var lastTimestamp: UInt64?
@@ -63,13 +65,14 @@ public struct TopModel: Sendable {
         }
     }
 
-    /// Forgets what was seen, but keeps each CPU's current mode and the lost-event total: losses
-    /// stay visible for the whole run (the `c` key).
+    /// Forgets what was seen, but keeps each CPU's current mode and the lost-event and skipped-run
+    /// totals: losses stay visible for the whole run (the `c` key).
     public mutating func clear() {
         let modes = cpus.mapValues { CPUState(mode: $0.mode) }
-        let lost = lostEvents
+        let (lost, skipped) = (lostEvents, skippedProbeRuns)
         self = TopModel()
         cpus = modes
         lostEvents = lost
+        skippedProbeRuns = skipped
     }
 }

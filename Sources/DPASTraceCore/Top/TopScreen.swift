@@ -33,7 +33,8 @@ public enum TopScreen {
         if status.paused { header += " — PAUSED" }
         if status.finished { header += " — ended" }
         var lines = [header]
-        lines.append("lost events: \(Format.count(model.lostEvents))   events: \(Format.count(model.events))   keys: q quit · p pause · c clear")
+        let skipped = model.skippedProbeRuns > 0 ? "   skipped probe runs: \(Format.count(model.skippedProbeRuns))" : ""
+        lines.append("lost events: \(Format.count(model.lostEvents))\(skipped)   events: \(Format.count(model.events))   keys: q quit · p pause · c clear")
         let attempts = model.sleepAttempts
         let slept = model.requestedSleptNs.count
         lines.append("hybrid sleeps: \(Format.count(attempts)) attempts, \(Format.count(slept)) slept, "

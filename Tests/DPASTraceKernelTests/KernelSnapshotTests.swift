@@ -1,0 +1,33 @@
+import CLibBPF
+import Testing
+@testable import DPASTraceKernel
+
+/// Interval arithmetic and warnings of the in-kernel aggregates, without a kernel.
+@Suite struct KernelSnapshotTests {
+    static func snapshot(lost: UInt64, skipped: [String: UInt64]) -> KernelSnapshot {
+        var counters = [UInt64](repeating: 0, count: Int(DPT_CNT_COUNT.rawValue))
+        counters[Int(DPT_CNT_RINGBUF_LOST.rawValue)] = lost
+        var snapshot = KernelSnapshot(counters: [counters], buckets: [:], sleepExact: [:], sleepLog2: [:])
+        snapshot.skippedRuns = skipped
+        return snapshot
+    }
+
+    @Test func intervalsCountOnlyTheirOwnSkippedRuns() {
+        let earlier = Self.snapshot(lost: 2, skipped: ["hybrid sleep: timer fired": 3])
+        let later = Self.snapshot(lost: 5, skipped: ["hybrid sleep: timer fired": 3, "hybrid sleep: context switch": 2])
+        let interval = later.since(earlier)
+        #expect(interval.lostEvents.total == 3)
+        #expect(interval.skippedRuns == ["hybrid sleep: context switch": 2])
+        #expect(interval.skippedRunsTotal == 2)
+        #expect(later.since(later).skippedRunsWarning == nil)
+    }
+
+    @Test func skippedRunsAreNamedPerHookInTheWarning() throws {
+        let snapshot = Self.snapshot(lost: 0, skipped: ["hybrid sleep: timer fired": 1_200, "hybrid sleep: context switch": 2])
+        let warning = try #require(snapshot.skippedRunsWarning)
+        #expect(warning.hasPrefix("the kernel skipped 1,202 probe run(s) (2 on hybrid sleep: context switch, 1,200 on hybrid sleep: timer fired)"),
+                "\(warning)")
+        #expect(warning.contains("another BPF program was running on that CPU"))
+        #expect(Self.snapshot(lost: 0, skipped: [:]).skippedRunsWarning == nil)
+    }
+}
