@@ -1064,9 +1064,23 @@ int hrtimer_expire_tp(struct trace_event_raw_hrtimer_expire_entry *ctx)
 	st->flags |= DPT_F_TIMER_FIRED;
 	if (st->arming)
 		st->flags |= DPT_F_FIRED_DURING_ARM;
-	/* Still running: it can no longer sleep on this timer (hs.task is NULL). */
-	if (!st->out_since)
-		finish_sleep(tid, st);
+	if (st->out_since)
+		return 0; /* asleep: the switch back in resolves it */
+	/*
+	 * Not seen leaving the CPU. Off it all the same means the kernel skipped our sched_switch
+	 * run (on_cpu drops after that tracepoint, so a run in progress still shows on_cpu 1):
+	 * it did sleep, since the arm at most. Still on a CPU, it can no longer sleep on this
+	 * timer (hrtimer_wakeup clears the sleeper's task).
+	 */
+	struct task_struct *task = BPF_CORE_READ((struct hrtimer_sleeper *)timer, task);
+	if (task && !BPF_CORE_READ(task, on_cpu)) {
+		st->out_since = st->armed_ns;
+		st->switched = 1;
+		st->flags |= DPT_F_SWITCH_OUT_UNSEEN;
+		count(DPT_CNT_SLEEP_SWITCH_OUT_UNSEEN);
+		return 0;
+	}
+	finish_sleep(tid, st);
 	return 0;
 }
 
@@ -1104,6 +1118,16 @@ int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 	if (st && st->active && st->out_since) {
 		st->slept_ns += now - st->out_since;
 		st->out_since = 0;
+		/*
+		 * hrtimer_wakeup clears the sleeper's task: cleared without an expiry seen means the
+		 * kernel skipped our hrtimer_expire_entry run. The sleeper is on this task's stack.
+		 */
+		if (!st->fired_ns && !(st->flags & DPT_F_CANCELLED) &&
+		    !BPF_CORE_READ((struct hrtimer_sleeper *)st->timer, task)) {
+			st->fired_ns = st->expires_ns;
+			st->flags |= DPT_F_TIMER_FIRED | DPT_F_EXPIRY_UNSEEN;
+			count(DPT_CNT_SLEEP_EXPIRY_UNSEEN);
+		}
 		if (st->fired_ns || (st->flags & DPT_F_CANCELLED))
 			finish_sleep(next, st);
 	}

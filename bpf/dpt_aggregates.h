@@ -30,6 +30,8 @@ enum dpt_counter {
 	DPT_CNT_IO_SCHEDULE = 10,    /* io_schedule calls inside the poll window */
 	DPT_CNT_SLEEP_REARMED = 11,  /* attempts that were the sleep loop's re-armed pass (DPT_F_REARMED) */
 	DPT_CNT_SLEEP_WAKEUP_UNSEEN = 12, /* attempts whose switch back onto the CPU was not seen (DPT_F_WAKEUP_UNSEEN) */
+	DPT_CNT_SLEEP_SWITCH_OUT_UNSEEN = 13, /* attempts off the CPU at expiry without a switch out seen (DPT_F_SWITCH_OUT_UNSEEN) */
+	DPT_CNT_SLEEP_EXPIRY_UNSEEN = 14, /* attempts whose timer fired without its expiry seen (DPT_F_EXPIRY_UNSEEN) */
 	DPT_CNT_COUNT = 16,
 };
 

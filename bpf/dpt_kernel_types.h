@@ -75,9 +75,15 @@ struct hrtimer {
 	struct timerqueue_node node;
 } __pai;
 
+/* Only whether it is on a CPU (finish_task clears it after the sched_switch tracepoint). */
+struct task_struct {
+	int on_cpu;
+} __pai;
+
 /* The hybrid-poll sleeper: the timer is its first member, so &sl->timer == sl. */
 struct hrtimer_sleeper {
 	struct hrtimer timer;
+	struct task_struct *task; /* the sleeper until hrtimer_wakeup clears it */
 } __pai;
 
 /* Classic tracepoint records (the format files of tracefs), relocated by CO-RE too. */

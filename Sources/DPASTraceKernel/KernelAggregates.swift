@@ -93,6 +93,10 @@ public struct KernelSnapshot: Sendable {
     public var sleepsResolved: UInt64 { total(DPT_CNT_SLEEP_DONE) }
     /// Attempts whose switch back onto the CPU was not seen (their time asleep is estimated).
     public var sleepsWakeupUnseen: UInt64 { total(DPT_CNT_SLEEP_WAKEUP_UNSEEN) }
+    /// Attempts off the CPU at their timer's expiry without a switch out seen (estimated too).
+    public var sleepsSwitchOutUnseen: UInt64 { total(DPT_CNT_SLEEP_SWITCH_OUT_UNSEEN) }
+    /// Attempts whose timer fired without its expiry seen (the fire time is the expiry time).
+    public var sleepsExpiryUnseen: UInt64 { total(DPT_CNT_SLEEP_EXPIRY_UNSEEN) }
 
     /// What changed since `earlier` (an interval's numbers).
     public func since(_ earlier: KernelSnapshot) -> KernelSnapshot {
@@ -162,7 +166,9 @@ public struct KernelSnapshot: Sendable {
         }
         let c = { (counter: dpt_counter) in Format.count(self.total(counter)) }
         return "kernel counters: \(c(DPT_CNT_SLEEP_ARMED)) sleepers armed, \(c(DPT_CNT_SLEEP_DONE)) resolved "
-            + "(\(c(DPT_CNT_SLEEP_REARMED)) re-armed passes, \(c(DPT_CNT_SLEEP_WAKEUP_UNSEEN)) with the wakeup unseen, \(c(DPT_CNT_SLEEP_APPROX)) with requested ns estimated, "
+            + "(\(c(DPT_CNT_SLEEP_REARMED)) re-armed passes, \(c(DPT_CNT_SLEEP_WAKEUP_UNSEEN)) with the wakeup unseen, "
+            + "\(c(DPT_CNT_SLEEP_SWITCH_OUT_UNSEEN)) with the switch out unseen, "
+            + "\(c(DPT_CNT_SLEEP_EXPIRY_UNSEEN)) with the expiry unseen, \(c(DPT_CNT_SLEEP_APPROX)) with requested ns estimated, "
             + "\(Format.count(cancelled)) cancelled, \(Format.count(firedDuringArm)) fired while arming, "
             + "\(Format.count(ioSchedule)) with io_schedule); \(c(DPT_CNT_POLL_CALLS)) poll calls; "
             + "\(c(DPT_CNT_RQ_START)) requests started, \(c(DPT_CNT_RQ_DONE)) completed "

@@ -279,20 +279,36 @@ extension KernelSessionTests {
         #expect(mine.count > sleeps)
         let snapshot = try session.snapshot()
         // The kernel can skip a probe run (the expiry when the timer interrupt lands while another
-        // BPF program runs on that CPU; the switch back in, seen once in ~150 runs beside two other
-        // tracers with no skip counted). The attempt then ends at the next arm: without the timer
-        // flag, and flagged wakeup_unseen when the thread was still off the CPU by our account.
-        let expirySkips = snapshot.skippedRuns[Hook.timerExpire.rawValue] ?? 0
+        // BPF program runs on that CPU, counted; expiries and switches back in have also gone
+        // unseen beside two other tracers with no skip counted). Each is caught from the kernel's
+        // own state and flagged: a missed switch out at the expiry (the task is off the CPU), a
+        // missed expiry at the switch back in (the sleeper's task is cleared), a missed switch
+        // back in at the next arm. So every attempt carries the timer flag or wakeup_unseen.
         let unseen = usleeps.filter { $0.flags & UInt32(DPT_F_WAKEUP_UNSEEN) != 0 }
         #expect(UInt64(unseen.count) <= snapshot.sleepsWakeupUnseen)
+        let switchOutUnseen = usleeps.filter { $0.flags & UInt32(DPT_F_SWITCH_OUT_UNSEEN) != 0 }
+        #expect(UInt64(switchOutUnseen.count) <= snapshot.sleepsSwitchOutUnseen)
+        let expiryUnseen = usleeps.filter { $0.flags & UInt32(DPT_F_EXPIRY_UNSEEN) != 0 }
+        #expect(UInt64(expiryUnseen.count) <= snapshot.sleepsExpiryUnseen)
         let unflagged = usleeps.filter { $0.flags & UInt32(DPT_F_TIMER_FIRED | DPT_F_WAKEUP_UNSEEN) == 0 }
-        #expect(UInt64(unflagged.count) <= expirySkips, "\(unflagged.count) sleeps without a timer expiry, \(expirySkips) expiry runs skipped")
+        #expect(unflagged.isEmpty, "\(unflagged.count) sleeps without a timer expiry (flags \(unflagged.map(\.flags)), \(snapshot.skippedRunsTotal) probe runs skipped, \(snapshot.mapFullTotal) map updates failed)")
+        // A genuine "no sleep" happens here too: the host stops this vCPU between the arm and the
+        // switch out for longer than the 2 ms, and the timer interrupt, taken when it resumes, finds
+        // the thread still running (seen once in ~100 runs, fired 186 µs late). Rare, and only so.
+        let notSlept = usleeps.filter { $0.outcome != UInt8(DPT_SLEEP_SLEPT.rawValue) }
+        #expect(notSlept.count <= 2, "\(notSlept.count) of \(sleeps) nanosleeps classified as not slept")
+        for event in notSlept {
+            #expect(event.outcome == UInt8(DPT_SLEEP_NO_SLEEP.rawValue) && event.slept_ns == 0)
+            #expect(event.flags & UInt32(DPT_F_TIMER_FIRED) != 0 && event.timer_fired_ns >= event.timer_expires_ns,
+                    "no sleep without its timer's expiry: flags \(event.flags)")
+        }
         for event in usleeps {
             #expect(event.pid == UInt32(getpid()))
-            #expect(event.outcome == UInt8(DPT_SLEEP_SLEPT.rawValue))
+            if event.flags & UInt32(DPT_F_TIMER_FIRED) != 0 { #expect(event.timer_fired_ns >= event.sleep_armed_ns) }
+        }
+        for event in usleeps where event.outcome == UInt8(DPT_SLEEP_SLEPT.rawValue) {
             // Off-CPU time is part of the attempt's wall time, never more.
             #expect(event.slept_ns > 0 && event.slept_ns <= event.ts_ns - event.sleep_armed_ns, "slept \(event.slept_ns) ns")
-            if event.flags & UInt32(DPT_F_TIMER_FIRED) != 0 { #expect(event.timer_fired_ns >= event.sleep_armed_ns) }
         }
         // Timing, on the medians: a vCPU the host stops for a while shortens one attempt's
         // measured requested time (between the kernel's clock read and the probe's) or its off-CPU

@@ -74,6 +74,12 @@ enum dpt_pas_result {
 #define DPT_F_WAKEUP_UNSEEN     (1u << 10) /* HYBRID_SLEEP: the task was seen leaving the CPU but not coming
                                              back (a probe run the kernel did not make): slept_ns is
                                              estimated, ending at the timer's expiry */
+#define DPT_F_SWITCH_OUT_UNSEEN (1u << 11) /* HYBRID_SLEEP: the task was off the CPU when its timer fired but
+                                             was not seen leaving it (a probe run the kernel did not
+                                             make): slept_ns is estimated, starting at the arm */
+#define DPT_F_EXPIRY_UNSEEN     (1u << 12) /* HYBRID_SLEEP: the timer had fired (the sleeper's task was
+                                             cleared) when the task came back, but its expiry was not
+                                             seen: timer_fired_ns is the timer's expiry time */
 
 struct dpt_event {
 	dpt_u64 ts_ns;          /* when it happened, CLOCK_MONOTONIC ns */

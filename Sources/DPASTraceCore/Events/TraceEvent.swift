@@ -102,6 +102,8 @@ public struct EventFlags: OptionSet, Sendable, Hashable {
     public static let pasTimerFloor = EventFlags(rawValue: DPT_F_PAS_TIMER_FLOOR)
     public static let rearmed = EventFlags(rawValue: DPT_F_REARMED)
     public static let wakeupUnseen = EventFlags(rawValue: DPT_F_WAKEUP_UNSEEN)
+    public static let switchOutUnseen = EventFlags(rawValue: DPT_F_SWITCH_OUT_UNSEEN)
+    public static let expiryUnseen = EventFlags(rawValue: DPT_F_EXPIRY_UNSEEN)
 
     /// Every flag with its stable snake_case name, in bit order (used by text/JSON output).
     public static let named: [(flag: EventFlags, name: String)] = [
@@ -109,6 +111,7 @@ public struct EventFlags: OptionSet, Sendable, Hashable {
         (.timerFired, "timer_fired"), (.firedDuringArm, "fired_during_arm"), (.cancelled, "cancelled"),
         (.hasDPASState, "dpas"), (.bucketObserved, "bucket_observed"), (.pasTimerFloor, "pas_timer_floor"),
         (.rearmed, "rearmed"), (.wakeupUnseen, "wakeup_unseen"),
+        (.switchOutUnseen, "switch_out_unseen"), (.expiryUnseen, "expiry_unseen"),
     ]
 
     /// Names of the set flags joined by "|", "" when none.
@@ -139,6 +142,12 @@ extension TraceEvent {
     /// HYBRID_SLEEP: the task was seen leaving the CPU but not coming back (the kernel skipped
     /// that probe run); `slept_ns` is an estimate ending at the timer's expiry.
     @inlinable public var wakeupUnseen: Bool { flags & DPT_F_WAKEUP_UNSEEN != 0 }
+    /// HYBRID_SLEEP: the task was off the CPU when its timer fired but was not seen leaving it
+    /// (the kernel skipped that probe run); `slept_ns` is an estimate starting at the arm.
+    @inlinable public var switchOutUnseen: Bool { flags & DPT_F_SWITCH_OUT_UNSEEN != 0 }
+    /// HYBRID_SLEEP: the timer had fired when the task came back, but its expiry was not seen (the
+    /// kernel skipped that probe run); `timer_fired_ns` is the timer's expiry time.
+    @inlinable public var expiryUnseen: Bool { flags & DPT_F_EXPIRY_UNSEEN != 0 }
 
     /// HYBRID_SLEEP: how the attempt ended (`.unknown` for out-of-range values).
     @inlinable public var sleepOutcome: SleepOutcome { SleepOutcome(rawValue: outcome) ?? .unknown }

@@ -158,6 +158,7 @@ extension TraceEvent {
                 ("io_schedule", .bool(ioScheduleCalled)), ("timer_fired", .bool(timerFired)),
                 ("fired_during_arm", .bool(firedDuringArm)), ("cancelled", .bool(cancelled)),
                 ("rearmed", .bool(rearmed)), ("wakeup_unseen", .bool(wakeupUnseen)),
+                ("switch_out_unseen", .bool(switchOutUnseen)), ("expiry_unseen", .bool(expiryUnseen)),
             ]
         case .mode:
             fields += [

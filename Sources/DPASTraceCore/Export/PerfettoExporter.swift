@@ -76,6 +76,8 @@ public struct PerfettoExporter {
                 Self.annotate(&e, "io_schedule_called", event.flags & DPT_F_IO_SCHEDULE != 0)
                 if event.flags & DPT_F_REARMED != 0 { Self.annotate(&e, "rearmed", true) }
                 if event.flags & DPT_F_WAKEUP_UNSEEN != 0 { Self.annotate(&e, "wakeup_unseen", true) }
+                if event.flags & DPT_F_SWITCH_OUT_UNSEEN != 0 { Self.annotate(&e, "switch_out_unseen", true) }
+                if event.flags & DPT_F_EXPIRY_UNSEEN != 0 { Self.annotate(&e, "expiry_unseen", true) }
             }
             trackEvent(at: event.ts_ns, track: track, type: .sliceEnd)
             counter(at: begin, track: Self.requestedSleepTrack(event.cpu), value: Double(event.sleep_requested_ns))
