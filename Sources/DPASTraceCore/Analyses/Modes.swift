@@ -25,6 +25,19 @@ public struct ModeTransition: Codable, Sendable, Equatable {
     }
 }
 
+extension ModeTransition {
+    init(tsNs: UInt64, from: DPASMode, to: DPASMode, avgQDx10: UInt32, tf: UInt32, windowIOs: UInt32) {
+        (self.tsNs, self.from, self.to) = (tsNs, from.name, to.name)
+        (avgQD, self.avgQDx10, self.tf, self.windowIOs) = (Double(avgQDx10) / 10, avgQDx10, tf, windowIOs)
+    }
+
+    /// A MODE event's transition.
+    init(_ event: TraceEvent) {
+        self.init(tsNs: event.ts_ns, from: event.modeFrom, to: event.modeTo, avgQDx10: event.avg_qd_x10,
+                  tf: event.tf, windowIOs: event.window_ios)
+    }
+}
+
 /// The kernel's own per-mode I/O totals for one CPU (`blk_switch.cp_tot` …), as `switch_stat` prints them.
 public struct KernelModeTotals: Codable, Sendable, Equatable {
     public var cp: UInt64
@@ -235,16 +248,20 @@ public struct ModeAccumulator: Sendable {
     /// out first was a third of this loop's time on a replay).
     public mutating func add(contentsOf events: UnsafeBufferPointer<TraceEvent>) {
         guard let base = events.baseAddress else { return }
-        for index in 0..<events.count {
-            let event = base + index
-            if event.pointee.kind == EventKind.mode.rawValue {
-                add(event.pointee)
-                continue
-            }
-            let ts = event.pointee.ts_ns, kind = event.pointee.kind, flags = event.pointee.flags
-            let mode = DPASMode(rawValue: event.pointee.mode_to) ?? .unknown
-            cpus.update(Int(event.pointee.cpu)) { $0.observe(ts: ts, mode: mode, kind: kind, flags: flags) }
+        let limit = timelineLimit
+        cpus.updateEach(count: events.count, cpuOf: { Int(base[$0].cpu) }) { index, state in
+            Self.apply(base + index, to: &state, limit: limit)
         }
+    }
+
+    @inline(__always)
+    private static func apply(_ event: UnsafePointer<TraceEvent>, to state: inout CPUModeState, limit: Int) {
+        if event.pointee.kind == EventKind.mode.rawValue {
+            let from = event.pointee.modeFrom, to = event.pointee.modeTo
+            state.transition(ModeTransition(event.pointee), from: from, to: to, at: event.pointee.ts_ns, limit: limit)
+            return
+        }
+        state.observe(ts: event.pointee.ts_ns, mode: event.pointee.modeTo, kind: event.pointee.kind, flags: event.pointee.flags)
     }
 
     /// The CPU was observed at `tsNs` (extends the span over which time in mode is measured).
@@ -261,8 +278,7 @@ public struct ModeAccumulator: Sendable {
     /// A transition from → to at `tsNs`, with the decision's inputs from the ended window.
     public mutating func addTransition(cpu: Int, tsNs: UInt64, from: DPASMode, to: DPASMode,
                                        avgQDx10: UInt32, tf: UInt32, windowIOs: UInt32) {
-        let transition = ModeTransition(tsNs: tsNs, from: from.name, to: to.name, avgQD: Double(avgQDx10) / 10,
-                                        avgQDx10: avgQDx10, tf: tf, windowIOs: windowIOs)
+        let transition = ModeTransition(tsNs: tsNs, from: from, to: to, avgQDx10: avgQDx10, tf: tf, windowIOs: windowIOs)
         cpus.update(cpu) { $0.transition(transition, from: from, to: to, at: tsNs, limit: timelineLimit) }
     }
 

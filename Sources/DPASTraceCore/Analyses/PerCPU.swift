@@ -31,6 +31,28 @@ struct PerCPU<State: PerCPUState>: Sendable {
         return updateFirstTime(cpu, body)
     }
 
+    /// `update` for items 0..<count in order, item `i` going to CPU `cpuOf(i)`: the array is
+    /// borrowed once per run of CPUs already seen instead of checked for uniqueness per item
+    /// (that check and its call were a tenth of the mode analysis on a replay).
+    @inline(__always)
+    mutating func updateEach(count: Int, cpuOf: (Int) -> Int, _ body: (Int, inout State) -> Void) {
+        var index = 0
+        while index < count {
+            slots.withUnsafeMutableBufferPointer { buffer in
+                while index < count {
+                    let cpu = cpuOf(index)
+                    guard cpu >= 0 && cpu < buffer.count && buffer[cpu].present else { return }
+                    body(index, &buffer[cpu].state)
+                    index += 1
+                }
+            }
+            if index < count {
+                updateFirstTime(cpuOf(index)) { body(index, &$0) }
+                index += 1
+            }
+        }
+    }
+
     private mutating func updateFirstTime<R>(_ cpu: Int, _ body: (inout State) -> R) -> R {
         guard cpu >= 0 && cpu < Self.arrayLimit else { return body(&large[cpu, default: State()]) }
         if cpu >= slots.count { slots.append(contentsOf: repeatElement(Slot(), count: cpu + 1 - slots.count)) }

@@ -65,6 +65,20 @@ public enum DPASMode: UInt8, Sendable, CaseIterable {
         }
     }
 
+    /// An event's mode byte, `.unknown` for anything but a mode (a switch the replay's mode loop
+    /// inlines, where the synthesized `init(rawValue:)` was a call per event).
+    @inlinable @inline(__always)
+    public init(eventByte: UInt8) {
+        switch eventByte {
+        case 0: self = .int
+        case 1: self = .cp
+        case 2: self = .pas
+        case 3: self = .ol
+        case 4: self = .ehp
+        default: self = .unknown
+        }
+    }
+
     /// Parses "INT", "cp", … (case-insensitive); nil for anything else.
     public init?(name: String) {
         guard let mode = DPASMode.allCases.first(where: { $0.name.lowercased() == name.lowercased() })
@@ -152,9 +166,9 @@ extension TraceEvent {
     /// HYBRID_SLEEP: how the attempt ended (`.unknown` for out-of-range values).
     @inlinable public var sleepOutcome: SleepOutcome { SleepOutcome(rawValue: outcome) ?? .unknown }
     /// MODE: the mode before the transition.
-    @inlinable public var modeFrom: DPASMode { DPASMode(rawValue: mode_from) ?? .unknown }
+    @inlinable @inline(__always) public var modeFrom: DPASMode { DPASMode(eventByte: mode_from) }
     /// MODE: the new mode; RQ_*: the CPU's mode at that moment.
-    @inlinable public var modeTo: DPASMode { DPASMode(rawValue: mode_to) ?? .unknown }
+    @inlinable @inline(__always) public var modeTo: DPASMode { DPASMode(eventByte: mode_to) }
     /// PAS_STATE: the last two PAS results, newest first.
     public var pasLastResults: (PASResult, PASResult) {
         (PASResult(rawValue: pas_last.0) ?? .none, PASResult(rawValue: pas_last.1) ?? .none)
