@@ -1122,8 +1122,8 @@ int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 		 * hrtimer_wakeup clears the sleeper's task: cleared without an expiry seen means the
 		 * kernel skipped our hrtimer_expire_entry run. The sleeper is on this task's stack.
 		 */
-		if (!st->fired_ns && !(st->flags & DPT_F_CANCELLED) &&
-		    !BPF_CORE_READ((struct hrtimer_sleeper *)st->timer, task)) {
+		struct hrtimer_sleeper *sleeper = (struct hrtimer_sleeper *)st->timer; /* outside the CO-RE read */
+		if (!st->fired_ns && !(st->flags & DPT_F_CANCELLED) && !BPF_CORE_READ(sleeper, task)) {
 			st->fired_ns = st->expires_ns;
 			st->flags |= DPT_F_TIMER_FIRED | DPT_F_EXPIRY_UNSEEN;
 			count(DPT_CNT_SLEEP_EXPIRY_UNSEEN);
