@@ -290,6 +290,12 @@ extension KernelSessionTests {
         #expect(UInt64(switchOutUnseen.count) <= snapshot.sleepsSwitchOutUnseen)
         let expiryUnseen = usleeps.filter { $0.flags & UInt32(DPT_F_EXPIRY_UNSEEN) != 0 }
         #expect(UInt64(expiryUnseen.count) <= snapshot.sleepsExpiryUnseen)
+        let inferred = unseen.count + switchOutUnseen.count + expiryUnseen.count
+        if inferred > 0 || snapshot.skippedRunsTotal > 0 {
+            // Not a failure: what scripts/stress-sleep-classifier counts across runs.
+            print("NOTE: probe runs missed: \(unseen.count) wakeup_unseen, \(switchOutUnseen.count) switch_out_unseen, "
+                  + "\(expiryUnseen.count) expiry_unseen of \(usleeps.count); \(snapshot.skippedRunsTotal) skips counted by the kernel")
+        }
         let unflagged = usleeps.filter { $0.flags & UInt32(DPT_F_TIMER_FIRED | DPT_F_WAKEUP_UNSEEN) == 0 }
         #expect(unflagged.isEmpty, "\(unflagged.count) sleeps without a timer expiry (flags \(unflagged.map(\.flags)), \(snapshot.skippedRunsTotal) probe runs skipped, \(snapshot.mapFullTotal) map updates failed)")
         // A genuine "no sleep" happens here too: the host stops this vCPU between the arm and the
