@@ -1012,30 +1012,32 @@ int BPF_KPROBE(io_schedule_kprobe)
 	return 0;
 }
 
+/*
+ * The timer and scheduler hooks come in two attach types with one body each: tp_btf (raw
+ * tracepoint: the kernel hands over its own arguments) where the kernel has BTF, else the
+ * classic tracepoint, whose record the kernel first formats (comm strings and all) on every
+ * hit, for every timer and every context switch on the machine.
+ */
+
 /* A polling thread armed an hrtimer_wakeup sleeper: a hybrid sleep attempt starts. */
-SEC("tracepoint/timer/hrtimer_start")
-int hrtimer_start_tp(struct trace_event_raw_hrtimer_start *ctx)
+static __always_inline void on_timer_start(u64 timer, s64 expires, u8 absolute)
 {
-	if ((u64)BPF_CORE_READ(ctx, function) != hrtimer_wakeup_addr)
-		return 0;
 	u32 tid = current_tid();
 	if (!sleep_tracked(tid))
-		return 0;
+		return;
 	struct sleep_state *st = state_for(tid, true);
 	if (!st)
-		return 0;
-	u64 timer = (u64)BPF_CORE_READ(ctx, hrtimer);
+		return;
 	if (st->active) /* re-armed by the sleep loop: the previous attempt ended */
 		finish_running(tid, st);
 	if (!(st->arming && st->timer == timer)) {
 		/* no arming hook (or a different timer): requested ns will be estimated */
 		__builtin_memset(st, 0, sizeof(*st));
-		if (bpf_core_field_exists(ctx->mode) && !(BPF_CORE_READ(ctx, mode) & DPT_HRTIMER_MODE_REL))
-			st->rearmed = 1;
+		st->rearmed = absolute;
 	}
 	st->timer = timer;
 	st->armed_ns = bpf_ktime_get_ns();
-	st->expires_ns = BPF_CORE_READ(ctx, expires);
+	st->expires_ns = expires;
 	st->fired_ns = 0;
 	st->out_since = 0;
 	st->slept_ns = 0;
@@ -1046,26 +1048,43 @@ int hrtimer_start_tp(struct trace_event_raw_hrtimer_start *ctx)
 	count(DPT_CNT_SLEEP_ARMED);
 	if (bpf_map_update_elem(&timer_owner, &timer, &tid, BPF_ANY))
 		count(DPT_CNT_MAP_FULL);
+}
+
+/* 5.10: TP_PROTO(struct hrtimer *, enum hrtimer_mode); 6.x adds bool was_armed, unread here. */
+SEC("tp_btf/hrtimer_start")
+int BPF_PROG(hrtimer_start_btf, struct hrtimer *timer, int mode)
+{
+	if ((u64)timer->function != hrtimer_wakeup_addr)
+		return 0;
+	on_timer_start((u64)timer, timer->node.expires, !(mode & DPT_HRTIMER_MODE_REL));
 	return 0;
 }
 
-SEC("tracepoint/timer/hrtimer_expire_entry")
-int hrtimer_expire_tp(struct trace_event_raw_hrtimer_expire_entry *ctx)
+SEC("tracepoint/timer/hrtimer_start")
+int hrtimer_start_tp(struct trace_event_raw_hrtimer_start *ctx)
 {
-	u64 timer = (u64)BPF_CORE_READ(ctx, hrtimer);
+	if ((u64)BPF_CORE_READ(ctx, function) != hrtimer_wakeup_addr)
+		return 0;
+	u8 absolute = bpf_core_field_exists(ctx->mode) && !(BPF_CORE_READ(ctx, mode) & DPT_HRTIMER_MODE_REL);
+	on_timer_start((u64)BPF_CORE_READ(ctx, hrtimer), BPF_CORE_READ(ctx, expires), absolute);
+	return 0;
+}
+
+static __always_inline void on_timer_expire(u64 timer, u64 now)
+{
 	u32 *owner = bpf_map_lookup_elem(&timer_owner, &timer);
 	if (!owner)
-		return 0;
+		return;
 	u32 tid = *owner;
 	struct sleep_state *st = state_for(tid, false);
 	if (!st || !st->active || st->timer != timer)
-		return 0;
-	st->fired_ns = BPF_CORE_READ(ctx, now);
+		return;
+	st->fired_ns = now;
 	st->flags |= DPT_F_TIMER_FIRED;
 	if (st->arming)
 		st->flags |= DPT_F_FIRED_DURING_ARM;
 	if (st->out_since)
-		return 0; /* asleep: the switch back in resolves it */
+		return; /* asleep: the switch back in resolves it */
 	/*
 	 * Not seen leaving the CPU. Off it all the same means the kernel skipped our sched_switch
 	 * run (on_cpu drops after that tracepoint, so a run in progress still shows on_cpu 1):
@@ -1078,36 +1097,62 @@ int hrtimer_expire_tp(struct trace_event_raw_hrtimer_expire_entry *ctx)
 		st->switched = 1;
 		st->flags |= DPT_F_SWITCH_OUT_UNSEEN;
 		count(DPT_CNT_SLEEP_SWITCH_OUT_UNSEEN);
-		return 0;
+		return;
 	}
 	finish_sleep(tid, st);
+}
+
+/*
+ * The second argument (ktime_t *now) is not read: 5.10's verifier refuses a tp_btf argument
+ * that points to anything but a struct. The clock base of the hybrid sleeper is
+ * CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns, read a moment after the kernel's own now.
+ */
+SEC("tp_btf/hrtimer_expire_entry")
+int BPF_PROG(hrtimer_expire_btf, struct hrtimer *timer)
+{
+	on_timer_expire((u64)timer, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("tracepoint/timer/hrtimer_expire_entry")
+int hrtimer_expire_tp(struct trace_event_raw_hrtimer_expire_entry *ctx)
+{
+	on_timer_expire((u64)BPF_CORE_READ(ctx, hrtimer), BPF_CORE_READ(ctx, now));
 	return 0;
 }
 
 /* hrtimer_cancel's tracepoint fires only when it removed a still-pending timer. */
-SEC("tracepoint/timer/hrtimer_cancel")
-int hrtimer_cancel_tp(struct trace_event_raw_hrtimer_class *ctx)
+static __always_inline void on_timer_cancel(u64 timer)
 {
-	u64 timer = (u64)BPF_CORE_READ(ctx, hrtimer);
 	u32 *owner = bpf_map_lookup_elem(&timer_owner, &timer);
 	if (!owner)
-		return 0;
+		return;
 	u32 tid = *owner;
 	struct sleep_state *st = state_for(tid, false);
 	if (!st || !st->active || st->timer != timer)
-		return 0;
+		return;
 	st->flags |= DPT_F_CANCELLED;
 	if (!st->out_since)
 		finish_sleep(tid, st);
+}
+
+SEC("tp_btf/hrtimer_cancel")
+int BPF_PROG(hrtimer_cancel_btf, struct hrtimer *timer)
+{
+	on_timer_cancel((u64)timer);
+	return 0;
+}
+
+SEC("tracepoint/timer/hrtimer_cancel")
+int hrtimer_cancel_tp(struct trace_event_raw_hrtimer_class *ctx)
+{
+	on_timer_cancel((u64)BPF_CORE_READ(ctx, hrtimer));
 	return 0;
 }
 
 /* slept == the polling thread really left the CPU while its sleeper was armed. */
-SEC("tracepoint/sched/sched_switch")
-int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
+static __always_inline void on_context_switch(u32 prev, u32 next)
 {
-	u32 prev = BPF_CORE_READ(ctx, prev_pid);
-	u32 next = BPF_CORE_READ(ctx, next_pid);
 	u64 now = bpf_ktime_get_ns();
 	struct sleep_state *st = bpf_map_lookup_elem(&sleep_by_tid, &prev);
 	if (st && st->active && !st->fired_ns && !st->out_since) {
@@ -1131,6 +1176,20 @@ int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 		if (st->fired_ns || (st->flags & DPT_F_CANCELLED))
 			finish_sleep(next, st);
 	}
+}
+
+/* 5.10: TP_PROTO(bool preempt, prev, next); 5.18+ adds prev_state, unread here. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	on_context_switch(prev->pid, next->pid);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_switch")
+int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
+{
+	on_context_switch(BPF_CORE_READ(ctx, prev_pid), BPF_CORE_READ(ctx, next_pid));
 	return 0;
 }
 

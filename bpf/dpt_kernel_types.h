@@ -73,11 +73,13 @@ struct timerqueue_node {
 
 struct hrtimer {
 	struct timerqueue_node node;
+	void *function; /* enum hrtimer_restart (*)(struct hrtimer *) */
 } __pai;
 
-/* Only whether it is on a CPU (finish_task clears it after the sched_switch tracepoint). */
+/* on_cpu: whether it is on a CPU (finish_task clears it after the sched_switch tracepoint). */
 struct task_struct {
 	int on_cpu;
+	int pid; /* the thread id */
 } __pai;
 
 /* The hybrid-poll sleeper: the timer is its first member, so &sl->timer == sl. */

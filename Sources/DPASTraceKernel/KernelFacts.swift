@@ -54,7 +54,8 @@ public struct KernelFacts: Sendable {
             for name in interestingSymbols where btf__find_by_name_kind(btf, name, BTFKind.func.rawValue) > 0 {
                 facts.btfFunctions.insert(name)
             }
-            for tp in ["block_rq_issue", "block_rq_complete", "hrtimer_start", "sched_switch"] {
+            for tp in ["block_rq_issue", "block_rq_complete", "hrtimer_start", "hrtimer_expire_entry", "hrtimer_cancel",
+                       "sched_switch"] {
                 if let args = tracepointArgCount(btf, tp) { facts.btfTracepointArgs[tp] = args }
             }
             facts.hasHybridPolling = structHasMember(btf, "request_queue", "poll_nsec")

@@ -172,14 +172,16 @@ public struct ProbePlanner: Sendable {
                 ProbeCandidate(kind: .fentry, target: "io_schedule", programs: [("io_schedule_fentry", false)]),
                 ProbeCandidate(kind: .kprobe, target: "io_schedule", programs: [("io_schedule_kprobe", false)]),
             ]
+        // These fire for every timer and context switch on the machine: the raw (tp_btf) form spares
+        // the kernel formatting a classic tracepoint record on each hit.
         case .timerStart:
-            return [ProbeCandidate(kind: .tracepoint, target: "timer:hrtimer_start", programs: [("hrtimer_start_tp", false)])]
+            return Self.tracepointPair("timer:hrtimer_start", btf: "hrtimer_start_btf", classic: "hrtimer_start_tp")
         case .timerExpire:
-            return [ProbeCandidate(kind: .tracepoint, target: "timer:hrtimer_expire_entry", programs: [("hrtimer_expire_tp", false)])]
+            return Self.tracepointPair("timer:hrtimer_expire_entry", btf: "hrtimer_expire_btf", classic: "hrtimer_expire_tp")
         case .timerCancel:
-            return [ProbeCandidate(kind: .tracepoint, target: "timer:hrtimer_cancel", programs: [("hrtimer_cancel_tp", false)])]
+            return Self.tracepointPair("timer:hrtimer_cancel", btf: "hrtimer_cancel_btf", classic: "hrtimer_cancel_tp")
         case .contextSwitch:
-            return [ProbeCandidate(kind: .tracepoint, target: "sched:sched_switch", programs: [("sched_switch_tp", false)])]
+            return Self.tracepointPair("sched:sched_switch", btf: "sched_switch_btf", classic: "sched_switch_tp")
         case .dpasMode:
             // DPAS is a 5.18 patch: its poll entry point is blk_mq_poll(q, cookie, iob, flags).
             return [
@@ -189,6 +191,11 @@ public struct ProbePlanner: Sendable {
                                programs: [("dpas_poll_enter_kprobe", false), ("dpas_poll_exit_kretprobe", true)]),
             ]
         }
+    }
+
+    private static func tracepointPair(_ target: String, btf: String, classic: String) -> [ProbeCandidate] {
+        [ProbeCandidate(kind: .tpBTF, target: target, programs: [(btf, false)]),
+         ProbeCandidate(kind: .tracepoint, target: target, programs: [(classic, false)])]
     }
 
     /// Why a candidate cannot be used on this kernel, or nil if it can.

@@ -30,6 +30,9 @@ public final class TraceSession {
         public var programStatistics: Bool = false
         /// The hooks to plan, load and attach (default: all); a command attaches only what it reads.
         public var hooks: Set<Hook> = Set(Hook.allCases)
+        /// Attach types not to use, so the planner falls back to the next (compare their costs,
+        /// step around a kernel that misbehaves with one, exercise the fallbacks in tests).
+        public var avoidedAttachTypes: Set<ProbeCandidate.Kind> = []
 
         public init(device: String? = nil, processID: UInt32? = nil, threadID: UInt32? = nil, streamEvents: Bool = false,
                     ringBufferBytes: UInt32 = 16 << 20, forceSleepTracepoints: Bool = false,
@@ -84,6 +87,7 @@ public final class TraceSession {
         }
 
         var planner = ProbePlanner(facts: facts, forceSleepTracepoints: options.forceSleepTracepoints, hooks: options.hooks)
+        for kind in options.avoidedAttachTypes { planner.refusedKinds[kind] = "\(kind.rawValue) avoided (--avoid \(kind.rawValue))" }
         plan = planner.plan()
         // Load; when one program is refused, rule its candidate out and re-plan (at most once per program).
         var attempts = 0

@@ -20,10 +20,15 @@ struct LiveTraceOptions: ParsableArguments {
     @Flag(name: .long, help: "Count each BPF program's runs and run time (the kernel's BPF statistics) and print them on stderr at the end: what the tracing costs, per probe.")
     var probeCosts = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Do not use this attach type (fentry, kprobe, tp_btf, tracepoint); hooks fall back to the next one. Repeatable.",
+        valueName: "TYPE"), transform: AttachTypeArgument.parse)
+    var avoid: [ProbeCandidate.Kind] = []
+
     /// The options that were given, as typed.
     var given: [String] {
         (device == nil ? [] : ["--device"]) + (pid == nil ? [] : ["--pid"]) + (tid == nil ? [] : ["--tid"])
-            + (verbose ? ["--verbose"] : []) + (probeCosts ? ["--probe-costs"] : [])
+            + (verbose ? ["--verbose"] : []) + (probeCosts ? ["--probe-costs"] : []) + (avoid.isEmpty ? [] : ["--avoid"])
     }
 
     /// Live-tracing options with `--from DUMP` would be silently ignored: refuse them instead.
@@ -31,6 +36,15 @@ struct LiveTraceOptions: ParsableArguments {
         guard dump != nil, !given.isEmpty else { return }
         throw ValidationError("\(given.joined(separator: ", ")) \(given.count == 1 ? "applies" : "apply") to live tracing, "
             + "not to --from DUMP (a dump holds what its recording traced): leave \(given.count == 1 ? "it" : "them") out")
+    }
+}
+
+enum AttachTypeArgument {
+    static func parse(_ text: String) throws -> ProbeCandidate.Kind {
+        guard let kind = ProbeCandidate.Kind(rawValue: text) else {
+            throw ValidationError("unknown attach type '\(text)': use fentry, kprobe, tp_btf or tracepoint")
+        }
+        return kind
     }
 }
 
@@ -95,6 +109,7 @@ enum Live {
             sessionOptions.pasStateEvents = pasStateEvents
             sessionOptions.programStatistics = options.probeCosts
             sessionOptions.hooks = hooks
+            sessionOptions.avoidedAttachTypes = Set(options.avoid)
             session = try TraceSession(options: sessionOptions)
         } catch let error as KernelError {
             if options.verbose { LibBPFLog.captured.forEach { stderr($0.text) } }

@@ -17,10 +17,17 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .long, help: "Also print libbpf's messages.")
     var verbose = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Do not use this attach type (fentry, kprobe, tp_btf, tracepoint); hooks fall back to the next one. Repeatable.",
+        valueName: "TYPE"), transform: AttachTypeArgument.parse)
+    var avoid: [ProbeCandidate.Kind] = []
+
     func run() throws {
         let session: TraceSession
         do {
-            session = try TraceSession()
+            var options = TraceSession.Options()
+            options.avoidedAttachTypes = Set(avoid)
+            session = try TraceSession(options: options)
         } catch let error as KernelError {
             if verbose { LibBPFLog.captured.forEach { Live.stderr("libbpf: \($0.text)") } }
             throw Offline.fail(error.message)

@@ -194,8 +194,11 @@ import Testing
         #expect(sleep.severity == .ok)
         #expect(sleep.detail.contains("inlined into blk_poll"))
         #expect(sleep.detail.contains("kprobe hrtimer_sleeper_start_expires"))
-        #expect(sleep.detail.contains("tracepoint sched_switch"))
+        #expect(sleep.detail.contains("tp_btf sched_switch"))
         #expect(try Self.finding(report, "hook_poll").title == "Poll loop: kprobe on blk_poll")
+        // Without BTF the classic tracepoints stand in.
+        settings[SnapshotKeys.kernelBTF] = "absent"
+        #expect(try Self.finding(Doctor.diagnose(settings: settings), "hook_hybrid_sleep").detail.contains("tracepoint sched_switch"))
     }
 
     @Test func missingBTFAndUnknownDeviceAreProblems() throws {

@@ -196,13 +196,16 @@ struct KernelSessionTests {
         try expectGone(links: linkIDs, programs: programIDs)
     }
 
-    @Test func hybridSleepTracepointsPassTheVerifier() throws {
+    @Test(arguments: TracepointFlavor.allCases)
+    func hybridSleepTracepointsPassTheVerifier(_ flavor: TracepointFlavor) throws {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
-        let session = try TraceSession(options: .init(forceSleepTracepoints: true))
+        if let reason = flavor.unavailableReason { return skip(reason) }
+        let session = try TraceSession(options: flavor.options(.init(forceSleepTracepoints: true)))
         let linkIDs = session.linkIDs, programIDs = session.programIDs
-        for hook in [Hook.timerStart, .timerExpire, .timerCancel, .contextSwitch] {
+        for hook in TracepointFlavor.hooks {
             let choice = try #require(session.plan.choice(hook))
             #expect(choice.status == .attached, "\(hook.rawValue): \(choice.attachError ?? "")")
+            #expect(choice.chosen?.kind == flavor.kind, "\(hook.rawValue): \(choice.chosen?.attachType ?? "none")")
         }
         for hook in [Hook.pollWindow, .sleeperArm, .ioSchedule] where session.plan.choice(hook)?.status != .attached {
             skip("\(hook.rawValue): kprobe/fentry parts cannot load here (\(session.plan.entries.first { $0.hook == hook.rawValue }?.detail ?? "")); the QEMU lab covers them on 5.10")
@@ -255,14 +258,17 @@ private func expectGone(links: [UInt32], programs: [UInt32]) throws {
 /// so the test mode classifies every hrtimer_wakeup sleeper of this process; 2 ms nanosleeps
 /// really switch the thread out, so each must come back as one "slept" attempt.
 extension KernelSessionTests {
-    @Test func sleepClassifierCountsRealNanosleepsAsSlept() throws {
+    @Test(arguments: TracepointFlavor.allCases)
+    func sleepClassifierCountsRealNanosleepsAsSlept(_ flavor: TracepointFlavor) throws {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
-        let session = try TraceSession(options: .init(processID: UInt32(getpid()), streamEvents: true,
-                                                      forceSleepTracepoints: true, classifyEverySleeper: true))
+        if let reason = flavor.unavailableReason { return skip(reason) }
+        let session = try TraceSession(options: flavor.options(.init(processID: UInt32(getpid()), streamEvents: true,
+                                                                     forceSleepTracepoints: true, classifyEverySleeper: true)))
         defer { session.close() }
         for hook in [Hook.timerStart, .timerExpire, .contextSwitch] where session.plan.choice(hook)?.status != .attached {
             return skip("\(hook.rawValue) not attached here: \(session.plan.choice(hook)?.attachError ?? "unavailable")")
         }
+        for hook in TracepointFlavor.hooks { #expect(session.plan.choice(hook)?.chosen?.kind == flavor.kind) }
         let tid = try currentThreadID()
         let sleeps = 20, requestedNs: UInt64 = 2_000_000
         for _ in 0..<sleeps { usleep(UInt32(requestedNs / 1000)) }
@@ -333,6 +339,35 @@ extension KernelSessionTests {
         let slept = accumulator.rows.reduce(0) { $0 + $1.stats.slept }
         #expect(slept >= UInt64(sleeps))
         #expect(snapshot.lostEvents.total == 0)
+    }
+}
+
+/// The timer and scheduler hooks have a raw (tp_btf) and a classic tracepoint program each: the
+/// planner prefers the first where the kernel has BTF; avoiding tp_btf runs the second here too.
+enum TracepointFlavor: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case raw = "tp_btf", classic = "tracepoint"
+
+    static let hooks: [Hook] = [.timerStart, .timerExpire, .timerCancel, .contextSwitch]
+    var kind: ProbeCandidate.Kind { self == .raw ? .tpBTF : .tracepoint }
+    var testDescription: String { rawValue }
+
+    func options(_ base: TraceSession.Options) -> TraceSession.Options {
+        var options = base
+        if self == .classic { options.avoidedAttachTypes = [.tpBTF] }
+        return options
+    }
+
+    /// Why this flavor cannot run on this kernel, or nil.
+    var unavailableReason: String? {
+        let facts = KernelFacts.gather(mountTracefs: true)
+        switch self {
+        case .raw:
+            let missing = ["hrtimer_start", "hrtimer_expire_entry", "hrtimer_cancel", "sched_switch"]
+                .filter { facts.btfTracepointArgs[$0] == nil }
+            return missing.isEmpty ? nil : "no BTF prototypes for tp_btf \(missing.joined(separator: ", ")) on \(facts.release)"
+        case .classic:
+            return facts.tracefsPath == nil ? "tracefs not mounted and could not be mounted" : nil
+        }
     }
 }
 

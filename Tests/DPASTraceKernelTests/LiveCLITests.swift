@@ -98,6 +98,33 @@ extension KernelSessionTests {
         }
     }
 
+    /// `--avoid TYPE` makes every hook fall back past that attach type, and says so in the plan.
+    @Test func avoidingAnAttachTypeFallsBackToTheNext() throws {
+        guard SystemSnapshotCLITests.binary != nil else {
+            return print("SKIPPED: no dpas-trace binary beside the test runner; build the product first (swift build)")
+        }
+        let bogus = try SystemSnapshotCLITests.run(["plan", "--avoid", "uprobe"])
+        #expect(bogus.status == 64 && bogus.stderr.contains("unknown attach type 'uprobe'"), "\(bogus)")
+        guard Privilege.isSufficient else { return print("SKIPPED: needs root or CAP_BPF + CAP_PERFMON to load BPF") }
+        let facts = KernelFacts.gather()
+        guard facts.btfTracepointArgs["block_rq_issue"] != nil, facts.tracepoints.contains("block/block_rq_issue") else {
+            return print("SKIPPED: block_rq_issue lacks a tp_btf prototype or a tracefs entry on \(facts.release)")
+        }
+        struct Plan: Decodable { var probe_plan: [ProbePlanEntry] }
+        func requestStart(_ arguments: [String]) throws -> ProbePlanEntry {
+            let result = try SystemSnapshotCLITests.run(["plan", "--json"] + arguments)
+            #expect(result.status == 0, "\(result.stderr)")
+            let plan = try JSONDecoder().decode(Plan.self, from: Data(result.stdout.utf8))
+            return try #require(plan.probe_plan.first { $0.hook == Hook.requestStart.rawValue })
+        }
+        let best = try requestStart([])
+        #expect(best.status == .attached && best.attachType != "tracepoint", "\(best)")
+        // Ruling out everything better than the classic tracepoint leaves it.
+        let classic = try requestStart(["--avoid", "fentry", "--avoid", "kprobe", "--avoid", "tp_btf"])
+        #expect(classic.status == .attached && classic.attachType == "tracepoint", "\(classic)")
+        #expect(classic.detail.contains("tp_btf avoided (--avoid tp_btf)"), "\(classic.detail)")
+    }
+
     @Test func withoutPrivilegeTheErrorNamesTheCapability() throws {
         guard geteuid() == 0 else { return print("SKIPPED: needs root to drop to an unprivileged user for this check") }
         guard let binary = SystemSnapshotCLITests.binary,

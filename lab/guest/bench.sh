@@ -1,12 +1,13 @@
-# Guest script of bench/lab: tracing overhead in one boot. Each round runs the four modes in a
-# random order -- untraced, `dpas-trace sleep-ratio`, the equivalent bpftrace script
-# (/lab/bench-sleep-ratio.bt), `dpas-trace record` -- and within each mode fio with 1 and 2 jobs
+# Guest script of bench/lab: tracing overhead in one boot. Each round runs the modes in a random
+# order -- untraced, `dpas-trace sleep-ratio`, the equivalent bpftrace script
+# (/lab/bench-sleep-ratio.bt), `dpas-trace record`, and on request `dpas-trace sleep-ratio
+# --avoid tp_btf` (classic tracepoints) -- and within each mode fio with 1 and 2 jobs
 # in a random order, so slow drift of the emulator (TCG) spreads over all modes alike. A tracer is
 # attached once per mode and round and covers both fio runs; its start-up is outside the fio window.
 # Writes /results/bench/ROUND-MODE-JOBSj.fio.json, the tracers' output, and bench.tsv
 # for the host: "round mode jobs iops" per fio run, "round record-events - events lost seconds"
 # per record window.
-# BENCH_ROUNDS comes from /lab/bench.env (bench/lab passes it with --guest-file).
+# BENCH_ROUNDS and BENCH_MODES come from /lab/bench.env (bench/lab passes it with --guest-file).
 . /lab/bench.env
 lab_configure /lab/scenarios/hybrid.conf
 lab_dump_sysfs /results/sysfs.txt
@@ -62,7 +63,8 @@ say "bench: warm-up"
 lab_fio_bench warmup 1
 
 for round in $(seq 1 "$BENCH_ROUNDS"); do
-	for mode in $(shuffled untraced dpas-trace bpftrace record); do
+	# shellcheck disable=SC2086 # BENCH_MODES is a word list
+	for mode in $(shuffled $BENCH_MODES); do
 		say "bench: round $round, $mode"
 		case $mode in
 		untraced) fio_pair "$round" untraced ;;
@@ -70,6 +72,11 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 			lab_trace_start "bench/$round-dpas-trace" sleep-ratio --device "$DEV"
 			fio_pair "$round" dpas-trace
 			lab_trace_stop "bench/$round-dpas-trace"
+			;;
+		dpas-trace-classic)
+			lab_trace_start "bench/$round-dpas-trace-classic" sleep-ratio --device "$DEV" --avoid tp_btf
+			fio_pair "$round" dpas-trace-classic
+			lab_trace_stop "bench/$round-dpas-trace-classic"
 			;;
 		bpftrace)
 			bpftrace_start "$round-bpftrace"

@@ -516,7 +516,7 @@ public enum Doctor {
         } else {
             let inlined = has("blk_mq_poll_hybrid") ? "blk_mq_poll_hybrid exists but kprobes are unavailable" : "blk_mq_poll_hybrid is not in kallsyms ⇒ inlined into \(pollFunction ?? "the poll function")"
             let pieces = (kprobes ? ["hrtimer_sleeper_start_expires", "io_schedule"].filter(has).map { "kprobe \($0)" } : [])
-                + timerTracepoints.map { "tracepoint \($0)" }
+                + timerTracepoints.map { "\(btf ? "tp_btf" : "tracepoint") \($0)" }
             let complete = timerTracepoints.contains("hrtimer_start") && timerTracepoints.contains("sched_switch")
             findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: complete ? .ok : .warning,
                                           title: "Hybrid sleep: observed through its pieces",
