@@ -1070,7 +1070,8 @@ int hrtimer_start_tp(struct trace_event_raw_hrtimer_start *ctx)
 	return 0;
 }
 
-static __always_inline void on_timer_expire(u64 timer, u64 now)
+/* kernel_now: the expiry's clock-base time when the hook has it, 0 to read the clock here. */
+static __always_inline void on_timer_expire(u64 timer, u64 kernel_now)
 {
 	u32 *owner = bpf_map_lookup_elem(&timer_owner, &timer);
 	if (!owner)
@@ -1079,7 +1080,7 @@ static __always_inline void on_timer_expire(u64 timer, u64 now)
 	struct sleep_state *st = state_for(tid, false);
 	if (!st || !st->active || st->timer != timer)
 		return;
-	st->fired_ns = now;
+	st->fired_ns = kernel_now ? kernel_now : bpf_ktime_get_ns();
 	st->flags |= DPT_F_TIMER_FIRED;
 	if (st->arming)
 		st->flags |= DPT_F_FIRED_DURING_ARM;
@@ -1105,12 +1106,13 @@ static __always_inline void on_timer_expire(u64 timer, u64 now)
 /*
  * The second argument (ktime_t *now) is not read: 5.10's verifier refuses a tp_btf argument
  * that points to anything but a struct. The clock base of the hybrid sleeper is
- * CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns, read a moment after the kernel's own now.
+ * CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns, read a moment after the kernel's own now,
+ * and only for our sleepers' timers (under emulation a clock read is an emulated device access).
  */
 SEC("tp_btf/hrtimer_expire_entry")
 int BPF_PROG(hrtimer_expire_btf, struct hrtimer *timer)
 {
-	on_timer_expire((u64)timer, bpf_ktime_get_ns());
+	on_timer_expire((u64)timer, 0);
 	return 0;
 }
 
