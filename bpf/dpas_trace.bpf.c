@@ -772,7 +772,6 @@ static __always_inline void add_sleep_stats(struct dpt_sleep_stats *s, u8 slept,
 /* Resolve the attempt: aggregate it, stream it if recording, forget the timer. */
 static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 {
-	u64 now = bpf_ktime_get_ns();
 	u8 slept = st->switched;
 	u64 requested;
 	if (st->has_exact) {
@@ -816,7 +815,7 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 	if (!e)
 		return;
 	fill_task(e);
-	e->ts_ns = now;
+	e->ts_ns = bpf_ktime_get_ns();
 	e->pid = st->tgid;
 	e->tid = tid;
 	e->kind = DPT_EV_HYBRID_SLEEP;
@@ -1153,17 +1152,18 @@ int hrtimer_cancel_tp(struct trace_event_raw_hrtimer_class *ctx)
 }
 
 /* slept == the polling thread really left the CPU while its sleeper was armed. */
+/* The clock is read only for our sleepers (most switches are not theirs). */
 static __always_inline void on_context_switch(u32 prev, u32 next)
 {
-	u64 now = bpf_ktime_get_ns();
 	struct sleep_state *st = bpf_map_lookup_elem(&sleep_by_tid, &prev);
 	if (st && st->active && !st->fired_ns && !st->out_since) {
-		st->out_since = now;
+		st->out_since = bpf_ktime_get_ns();
 		st->switched = 1;
 	}
 	st = bpf_map_lookup_elem(&sleep_by_tid, &next);
 	if (st && st->active && st->out_since) {
-		st->slept_ns += now - st->out_since;
+		u64 now = bpf_ktime_get_ns();
+		st->slept_ns += now > st->out_since ? now - st->out_since : 0;
 		st->out_since = 0;
 		/*
 		 * hrtimer_wakeup clears the sleeper's task: cleared without an expiry seen means the
