@@ -37,6 +37,7 @@ const volatile u32 target_tid = 0;          /* only by this thread (tests: other
 const volatile u8 emit_events = 0;          /* stream per-event records through the ring buffer */
 const volatile u64 hrtimer_wakeup_addr = 0; /* address of hrtimer_wakeup (from /proc/kallsyms) */
 const volatile u32 queue_flag_stats_bit = 20; /* QUEUE_FLAG_STATS: a #define (20) before 6.10, an enum after */
+const volatile u64 wakeup_bytes = 0;        /* wake the reader once the ring holds this much; 0 = every event */
 /* Tests only: treat every hrtimer_wakeup sleeper (nanosleep, ...) as a hybrid sleep, so the
  * slept/no-sleep classifier can be exercised on kernels without hybrid polling. */
 const volatile u8 sleep_any_task = 0;
@@ -154,6 +155,20 @@ static __always_inline struct dpt_event *reserve_event(void)
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	return e;
+}
+
+/*
+ * The reader polls every 100 ms and drains the ring then, so it is woken early only when the
+ * ring fills (perf's watermark): a wakeup per event would be a context switch per event on
+ * the traced machine.
+ */
+static __always_inline void submit_event(struct dpt_event *e)
+{
+	u64 flags = 0;
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+										     : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
 }
 
 static __always_inline void fill_task(struct dpt_event *e)
@@ -372,7 +387,7 @@ static __always_inline u8 dpas_observe(void)
 			e->avg_qd_x10 = ios ? (u32)(((u64)c->qd_sum * 10) / ios) : 0;
 			e->tf = c->tf;
 			e->window_ios = c->window_ios;
-			bpf_ringbuf_submit(e, 0);
+			submit_event(e);
 		}
 	}
 	c->last_seen_ns = now;
@@ -461,7 +476,7 @@ static __always_inline void dpas_pas_scan(u64 queue, u8 mode)
 		e->pas_last[0] = last;
 		e->pas_last[1] = pnlt;
 		e->tf = tf;
-		bpf_ringbuf_submit(e, 0);
+		submit_event(e);
 	}
 }
 
@@ -608,7 +623,7 @@ static __always_inline void record_start(void *rq_ptr, struct rq_info *info)
 	e->ddir = info->ddir;
 	e->bucket = bucket;
 	e->bucket_by_sectors = by_sectors;
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 }
 
 static __always_inline void on_request_start(struct request *rq)
@@ -710,7 +725,7 @@ static __always_inline void record_done(u64 key_rq, u32 dev, u32 nr_sectors, u8 
 	e->bucket = -1;
 	e->bucket_by_sectors = dpt_poll_stats_bucket(nr_sectors, ddir);
 	e->io_latency_ns = latency;
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 }
 
 SEC("tp_btf/block_rq_complete")
@@ -828,7 +843,7 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 	e->timer_expires_ns = st->expires_ns;
 	e->timer_fired_ns = st->fired_ns;
 	e->slept_ns = slept_ns;
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 }
 
 /* Resolve the attempt of a thread that is running again (it arms its next sleeper, or leaves the
@@ -1111,6 +1126,8 @@ static __always_inline void on_timer_expire(u64 timer, u64 kernel_now)
 SEC("tp_btf/hrtimer_expire_entry")
 int BPF_PROG(hrtimer_expire_btf, struct hrtimer *timer)
 {
+	if ((u64)timer->function != hrtimer_wakeup_addr) /* a load, cheaper than the map lookup */
+		return 0;
 	on_timer_expire((u64)timer, 0);
 	return 0;
 }
@@ -1140,6 +1157,8 @@ static __always_inline void on_timer_cancel(u64 timer)
 SEC("tp_btf/hrtimer_cancel")
 int BPF_PROG(hrtimer_cancel_btf, struct hrtimer *timer)
 {
+	if ((u64)timer->function != hrtimer_wakeup_addr)
+		return 0;
 	on_timer_cancel((u64)timer);
 	return 0;
 }

@@ -143,7 +143,8 @@ public final class TraceSession {
 
     // MARK: - events
 
-    /// Waits up to `timeoutMs` for ring-buffer records and passes each to `handler`.
+    /// Waits up to `timeoutMs` for the kernel to wake the reader (it does so only once the ring is
+    /// an eighth full), then passes every record in the ring to `handler`.
     /// Returns the number of events handled (negative: a libbpf error other than EINTR).
     @discardableResult
     public func poll(timeoutMs: Int32, handler: (UnsafePointer<TraceEvent>) -> Void) -> Int {
@@ -151,8 +152,12 @@ public final class TraceSession {
         return withoutActuallyEscaping(handler) { handler in
             sink.handler = handler
             defer { sink.handler = nil }
-            let result = ring_buffer__poll(ringBuffer, timeoutMs)
-            return result == -EINTR ? 0 : Int(result)
+            let woken = ring_buffer__poll(ringBuffer, timeoutMs)
+            if woken < 0 && woken != -EINTR { return Int(woken) }
+            // Records submitted without a wakeup are drained here.
+            let drained = ring_buffer__consume(ringBuffer)
+            if drained < 0 { return Int(drained) }
+            return Int(max(woken, 0)) + Int(drained)
         }
     }
 
@@ -192,9 +197,9 @@ public final class TraceSession {
             }
             program = bpf_object__next_program(obj, current)
         }
+        let ringBytes = options.streamEvents ? max(options.ringBufferBytes, 1 << 16) : 1 << 16
         if let events = bpf_object__find_map_by_name(obj, "events") {
-            let size = options.streamEvents ? max(options.ringBufferBytes, 1 << 16) : 1 << 16
-            bpf_map__set_max_entries(events, size)
+            bpf_map__set_max_entries(events, ringBytes)
         }
         do {
             var globals = RodataWriter(object: obj)
@@ -204,6 +209,8 @@ public final class TraceSession {
             try globals.set("emit_events", UInt8(options.streamEvents ? 1 : 0))
             try globals.set("hrtimer_wakeup_addr", facts.symbols["hrtimer_wakeup"] ?? 0)
             try globals.set("queue_flag_stats_bit", facts.queueFlagStatsBit)
+            // `poll` drains the ring at every call; the kernel wakes it early only at an eighth full.
+            try globals.set("wakeup_bytes", UInt64(ringBytes / 8))
             try globals.set("sleep_any_task", UInt8(options.classifyEverySleeper ? 1 : 0))
             // DPAS: zero addresses keep every DPAS read dead code (stock kernels).
             let dpas = DPASState.addresses(facts)
