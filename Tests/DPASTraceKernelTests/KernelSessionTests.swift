@@ -299,7 +299,7 @@ extension KernelSessionTests {
         let inferred = unseen.count + switchOutUnseen.count + expiryUnseen.count
         if inferred > 0 || snapshot.skippedRunsTotal > 0 {
             // Not a failure: what scripts/stress-sleep-classifier counts across runs.
-            print("NOTE: probe runs missed: \(unseen.count) wakeup_unseen, \(switchOutUnseen.count) switch_out_unseen, "
+            print("NOTE: probe runs missed (\(flavor.rawValue)): \(unseen.count) wakeup_unseen, \(switchOutUnseen.count) switch_out_unseen, "
                   + "\(expiryUnseen.count) expiry_unseen of \(usleeps.count); \(snapshot.skippedRunsTotal) skips counted by the kernel")
         }
         let unflagged = usleeps.filter { $0.flags & UInt32(DPT_F_TIMER_FIRED | DPT_F_WAKEUP_UNSEEN) == 0 }
