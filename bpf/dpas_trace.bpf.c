@@ -122,6 +122,7 @@ struct sleep_state {
 	u8 switched;    /* switched out at least once while armed */
 	u8 has_exact;   /* requested_exact read from the sleeper before arming */
 	u8 rearmed;     /* armed with HRTIMER_MODE_ABS: the sleep loop's next pass */
+	u8 unowned;     /* its timer_owner entry could not be added (map full) */
 };
 
 struct {
@@ -799,7 +800,13 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 	u64 slept_ns = st->slept_ns;
 	u64 timer = st->timer;
 	st->active = 0;
-	bpf_map_delete_elem(&timer_owner, &timer);
+	/*
+	 * The expiry runs on the timer's CPU while the switch back in may run on another, and both
+	 * can see the attempt still active: removing the timer's owner (atomic in the map) decides
+	 * which one resolves it, so it is counted once.
+	 */
+	if (bpf_map_delete_elem(&timer_owner, &timer) && !st->unowned)
+		return;
 	count(DPT_CNT_SLEEP_DONE);
 	if (flags & DPT_F_REARMED)
 		count(DPT_CNT_SLEEP_REARMED);
@@ -1060,8 +1067,10 @@ static __always_inline void on_timer_start(u64 timer, s64 expires, u8 absolute)
 	st->tgid = bpf_get_current_pid_tgid() >> 32;
 	st->active = 1;
 	count(DPT_CNT_SLEEP_ARMED);
-	if (bpf_map_update_elem(&timer_owner, &timer, &tid, BPF_ANY))
+	if (bpf_map_update_elem(&timer_owner, &timer, &tid, BPF_ANY)) {
+		st->unowned = 1;
 		count(DPT_CNT_MAP_FULL);
+	}
 }
 
 /* 5.10: TP_PROTO(struct hrtimer *, enum hrtimer_mode); 6.x adds bool was_armed, unread here. */
