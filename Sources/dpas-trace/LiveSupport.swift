@@ -20,10 +20,8 @@ struct LiveTraceOptions: ParsableArguments {
     @Flag(name: .long, help: "Count each BPF program's runs and run time (the kernel's BPF statistics) and print them on stderr at the end: what the tracing costs, per probe.")
     var probeCosts = false
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Do not use this attach type (fentry, kprobe, tp_btf, tracepoint); hooks fall back to the next one. Repeatable.",
-        valueName: "TYPE"), transform: AttachTypeArgument.parse)
-    var avoid: [ProbeCandidate.Kind] = []
+    @OptionGroup var attach: AttachTypeOptions
+    var avoid: [ProbeCandidate.Kind] { attach.avoid }
 
     /// The options that were given, as typed.
     var given: [String] {
@@ -39,7 +37,13 @@ struct LiveTraceOptions: ParsableArguments {
     }
 }
 
-enum AttachTypeArgument {
+/// `--avoid TYPE`: shared by `plan` and every live command.
+struct AttachTypeOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Do not use this attach type (fentry, kprobe, tp_btf, tracepoint); hooks fall back to the next one. Repeatable.",
+        valueName: "TYPE"), transform: AttachTypeOptions.parse)
+    var avoid: [ProbeCandidate.Kind] = []
+
     static func parse(_ text: String) throws -> ProbeCandidate.Kind {
         guard let kind = ProbeCandidate.Kind(rawValue: text) else {
             throw ValidationError("unknown attach type '\(text)': use fentry, kprobe, tp_btf or tracepoint")

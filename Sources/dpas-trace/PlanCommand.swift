@@ -17,16 +17,13 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .long, help: "Also print libbpf's messages.")
     var verbose = false
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Do not use this attach type (fentry, kprobe, tp_btf, tracepoint); hooks fall back to the next one. Repeatable.",
-        valueName: "TYPE"), transform: AttachTypeArgument.parse)
-    var avoid: [ProbeCandidate.Kind] = []
+    @OptionGroup var attach: AttachTypeOptions
 
     func run() throws {
         let session: TraceSession
         do {
             var options = TraceSession.Options()
-            options.avoidedAttachTypes = Set(avoid)
+            options.avoidedAttachTypes = Set(attach.avoid)
             session = try TraceSession(options: options)
         } catch let error as KernelError {
             if verbose { LibBPFLog.captured.forEach { Live.stderr("libbpf: \($0.text)") } }
