@@ -44,6 +44,11 @@ let package = Package(
             name: "dpt-synth",
             dependencies: ["DPASTraceCore", "DPASTraceSynthetic", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The tracing cost per hrtimer sleep on a real CPU, and under TCG in the lab (BENCHMARKS.md).
+        .executableTarget(
+            name: "dpt-sleep-bench",
+            dependencies: ["DPASTraceKernel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // Child processes for tests, with deadlines (Foundation's Process hangs on daemonizing children).
         .target(name: "DPASTraceTestSupport", path: "Tests/DPASTraceTestSupport"),
         .testTarget(name: "DPASTraceCoreTests", dependencies: ["DPASTraceCore", "DPASTraceSynthetic", "CDPASEvents", "DPASTraceTestSupport"],
