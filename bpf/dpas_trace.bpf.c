@@ -858,6 +858,11 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
  * skipped that probe run): the time off the CPU is estimated as ending at the timer's expiry. */
 static __always_inline void finish_running(u32 tid, struct sleep_state *st)
 {
+	/* The sleep loop cancels its timer before it re-arms or leaves: back on the CPU and unfired
+	 * means cancelled (a cancel at the expiry time itself is not told apart from the expiry at
+	 * the tracepoint, so it ends here). */
+	if (!st->out_since && !(st->flags & DPT_F_TIMER_FIRED))
+		st->flags |= DPT_F_CANCELLED;
 	if (st->out_since) {
 		u64 now = bpf_ktime_get_ns();
 		u64 end = st->expires_ns && st->expires_ns < now ? st->expires_ns : now;
@@ -941,11 +946,33 @@ int BPF_KRETPROBE(poll_exit_kretprobe)
 	return 0;
 }
 
+/*
+ * An attempt starts when a polling thread arms its sleeper. Two sources, one chosen by the planner:
+ * the arm itself (fentry/kprobe on hrtimer_sleeper_start_expires: fires for sleepers only, and
+ * sees the requested ns exactly) or, where the kernel offers no function hook, the hrtimer_start
+ * tracepoint (fires for every timer on the machine; requested ns estimated).
+ */
+static __always_inline void start_attempt(u32 tid, struct sleep_state *st, u64 timer)
+{
+	st->timer = timer;
+	st->armed_ns = bpf_ktime_get_ns();
+	st->flags = st->rearmed ? DPT_F_REARMED : 0;
+	st->tgid = bpf_get_current_pid_tgid() >> 32;
+	st->active = 1;
+	count(DPT_CNT_SLEEP_ARMED);
+	/* before the kernel queues the timer, so an expiry during the arm finds its owner */
+	if (bpf_map_update_elem(&timer_owner, &timer, &tid, BPF_ANY)) {
+		st->unowned = 1;
+		count(DPT_CNT_MAP_FULL);
+	}
+}
+
 /* hrtimer_sleeper_start_expires(sl, mode). First pass (HRTIMER_MODE_REL): the sleeper still
  * holds the relative expiry the poller asked for, the exact requested ns. The kernel's sleep
  * loop arms the same sleeper again with HRTIMER_MODE_ABS when the task woke before its timer
  * fired: the expiry is then the absolute deadline, so that pass keeps the request it continues
- * (or, if the first pass was not seen, has it estimated as what was left: expires - now). */
+ * (or, if the first pass was not seen, has it estimated as what was left: expires - now). The
+ * absolute expiry of a REL pass is known once armed (arm_exit, or the expiry if that comes first). */
 static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 {
 	u32 tid = current_tid();
@@ -955,30 +982,39 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 	struct sleep_state *st = state_for(tid, true);
 	if (!st)
 		return;
-	if (st->active)
+	if (st->active) /* re-armed by the sleep loop: the previous attempt ended */
 		finish_running(tid, st);
 	u8 rearm = !(mode & DPT_HRTIMER_MODE_REL);
 	u8 continues = rearm && st->timer == (u64)sl && st->has_exact;
 	u64 continued = st->requested_exact;
 	__builtin_memset(st, 0, sizeof(*st));
-	st->timer = (u64)sl;
 	st->rearmed = rearm;
+	u64 expires = BPF_CORE_READ(sl, timer.node.expires);
 	if (!rearm) {
-		st->requested_exact = BPF_CORE_READ(sl, timer.node.expires);
+		st->requested_exact = expires;
 		st->has_exact = 1;
-	} else if (continues) {
-		st->requested_exact = continued;
-		st->has_exact = 1;
+	} else {
+		st->expires_ns = expires;
+		if (continues) {
+			st->requested_exact = continued;
+			st->has_exact = 1;
+		}
 	}
 	st->arming = 1;
+	start_attempt(tid, st, (u64)sl);
 }
 
 static __always_inline void arm_exit(void)
 {
 	u32 tid = current_tid();
 	struct sleep_state *st = state_for(tid, false);
-	if (st)
-		st->arming = 0;
+	if (!st)
+		return;
+	st->arming = 0;
+	if (st->active && !st->expires_ns) {
+		struct hrtimer_sleeper *sleeper = (struct hrtimer_sleeper *)st->timer; /* outside the CO-RE read */
+		st->expires_ns = BPF_CORE_READ(sleeper, timer.node.expires);
+	}
 }
 
 SEC("fentry/hrtimer_sleeper_start_expires")
@@ -1040,7 +1076,8 @@ int BPF_KPROBE(io_schedule_kprobe)
  * hit, for every timer and every context switch on the machine.
  */
 
-/* A polling thread armed an hrtimer_wakeup sleeper: a hybrid sleep attempt starts. */
+/* hrtimer_start of an hrtimer_wakeup sleeper, where the arm cannot be hooked: a hybrid sleep
+ * attempt starts (requested ns estimated as expires - now). */
 static __always_inline void on_timer_start(u64 timer, s64 expires, u8 absolute)
 {
 	u32 tid = current_tid();
@@ -1051,26 +1088,10 @@ static __always_inline void on_timer_start(u64 timer, s64 expires, u8 absolute)
 		return;
 	if (st->active) /* re-armed by the sleep loop: the previous attempt ended */
 		finish_running(tid, st);
-	if (!(st->arming && st->timer == timer)) {
-		/* no arming hook (or a different timer): requested ns will be estimated */
-		__builtin_memset(st, 0, sizeof(*st));
-		st->rearmed = absolute;
-	}
-	st->timer = timer;
-	st->armed_ns = bpf_ktime_get_ns();
+	__builtin_memset(st, 0, sizeof(*st));
+	st->rearmed = absolute;
 	st->expires_ns = expires;
-	st->fired_ns = 0;
-	st->out_since = 0;
-	st->slept_ns = 0;
-	st->switched = 0;
-	st->flags = st->rearmed ? DPT_F_REARMED : 0;
-	st->tgid = bpf_get_current_pid_tgid() >> 32;
-	st->active = 1;
-	count(DPT_CNT_SLEEP_ARMED);
-	if (bpf_map_update_elem(&timer_owner, &timer, &tid, BPF_ANY)) {
-		st->unowned = 1;
-		count(DPT_CNT_MAP_FULL);
-	}
+	start_attempt(tid, st, timer);
 }
 
 /* 5.10: TP_PROTO(struct hrtimer *, enum hrtimer_mode); 6.x adds bool was_armed, unread here. */
@@ -1104,6 +1125,10 @@ static __always_inline void on_timer_expire(u64 timer, u64 kernel_now)
 	if (!st || !st->active || st->timer != timer)
 		return;
 	st->fired_ns = kernel_now ? kernel_now : bpf_ktime_get_ns();
+	if (!st->expires_ns) { /* fired while still arming: arm_exit has not read it yet */
+		struct hrtimer *expired = (struct hrtimer *)timer;
+		st->expires_ns = BPF_CORE_READ(expired, node.expires);
+	}
 	st->flags |= DPT_F_TIMER_FIRED;
 	if (st->arming)
 		st->flags |= DPT_F_FIRED_DURING_ARM;
@@ -1148,7 +1173,12 @@ int hrtimer_expire_tp(struct trace_event_raw_hrtimer_expire_entry *ctx)
 	return 0;
 }
 
-/* hrtimer_cancel's tracepoint fires only when it removed a still-pending timer. */
+/*
+ * hrtimer_cancel's tracepoint fires whenever a queued timer is taken off its queue: by
+ * hrtimer_cancel before it fired, and also by the expiry itself (__run_hrtimer dequeues the timer
+ * through debug_deactivate, then hrtimer_expire_entry follows). Only a removal before the expiry
+ * time is a cancel. (A sleeper's clock is CLOCK_MONOTONIC, bpf_ktime_get_ns's.)
+ */
 static __always_inline void on_timer_cancel(u64 timer)
 {
 	u32 *owner = bpf_map_lookup_elem(&timer_owner, &timer);
@@ -1158,6 +1188,9 @@ static __always_inline void on_timer_cancel(u64 timer)
 	struct sleep_state *st = state_for(tid, false);
 	if (!st || !st->active || st->timer != timer)
 		return;
+	struct hrtimer *dequeued = (struct hrtimer *)timer;
+	if (bpf_ktime_get_ns() >= (u64)BPF_CORE_READ(dequeued, _softexpires))
+		return; /* expiring: hrtimer_expire_entry resolves it */
 	st->flags |= DPT_F_CANCELLED;
 	if (!st->out_since)
 		finish_sleep(tid, st);

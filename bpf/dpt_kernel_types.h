@@ -73,6 +73,7 @@ struct timerqueue_node {
 
 struct hrtimer {
 	struct timerqueue_node node;
+	s64 _softexpires; /* ktime_t: the earliest expiry (node.expires adds the slack) */
 	void *function; /* enum hrtimer_restart (*)(struct hrtimer *) */
 } __pai;
 

@@ -9,7 +9,6 @@ public enum Hook: String, CaseIterable, Sendable {
     case pollWindow = "poll window (entry/exit)"
     case sleeperArm = "hybrid sleep: sleeper armed"
     case ioSchedule = "hybrid sleep: io_schedule"
-    case timerStart = "hybrid sleep: timer started"
     case timerExpire = "hybrid sleep: timer fired"
     case timerCancel = "hybrid sleep: timer cancelled"
     case contextSwitch = "hybrid sleep: context switch"
@@ -18,7 +17,7 @@ public enum Hook: String, CaseIterable, Sendable {
     /// Hooks that only matter where hybrid polling exists.
     var isSleepHook: Bool {
         switch self {
-        case .pollWindow, .sleeperArm, .ioSchedule, .timerStart, .timerExpire, .timerCancel, .contextSwitch: true
+        case .pollWindow, .sleeperArm, .ioSchedule, .timerExpire, .timerCancel, .contextSwitch: true
         default: false
         }
     }
@@ -29,11 +28,9 @@ public enum Hook: String, CaseIterable, Sendable {
         case .requestStart: "buckets has nothing to count: no request starts are seen"
         case .requestDone: "no completion latency (RQ_DONE events); bucket counts are unaffected"
         case .pollWindow: "hybrid sleeps cannot be told apart from other sleepers: sleep-ratio has nothing to measure"
-        case .sleeperArm:
-            "requested sleep is estimated as expires − now at hrtimer_start (a few ns off, so exact rows may spill into log2 rows); 'fired while arming' is unknown"
         case .ioSchedule: "the io_schedule flag is unknown; slept/no-sleep is unaffected (judged by context switches)"
-        case .timerStart, .timerExpire, .contextSwitch: "hybrid sleeps cannot be classified: sleep-ratio has nothing to measure"
-        case .timerCancel: "cancelled sleeps are resolved at the next arm or poll exit instead; the cancelled flag is unknown"
+        case .sleeperArm, .timerExpire, .contextSwitch: "hybrid sleeps cannot be classified: sleep-ratio has nothing to measure"
+        case .timerCancel: "cancelled sleeps are resolved (and flagged cancelled) at the next arm or poll exit instead"
         case .dpasMode:
             "mode changes are seen only at request starts and sleeper arming; no PAS per-bucket state (sleep-ratio --pas)"
         }
@@ -44,7 +41,7 @@ extension Hook {
     /// What sleep-ratio reads: the sleep hooks with their optional flags (io_schedule, cancel), and
     /// the DPAS mode hook only for --pas. No request hooks: its table does not use them.
     public static func forSleepRatio(pas: Bool) -> Set<Hook> {
-        let sleep: Set<Hook> = [.pollWindow, .sleeperArm, .ioSchedule, .timerStart, .timerExpire, .timerCancel, .contextSwitch]
+        let sleep: Set<Hook> = [.pollWindow, .sleeperArm, .ioSchedule, .timerExpire, .timerCancel, .contextSwitch]
         return pas ? sleep.union([.dpasMode]) : sleep
     }
 
@@ -162,11 +159,13 @@ public struct ProbePlanner: Sendable {
                 ProbeCandidate(kind: .kprobe, target: poll, programs: [("poll_enter_kprobe", false), ("poll_exit_kretprobe", true)]),
             ]
         case .sleeperArm:
+            // The arm itself fires for sleepers only and sees the requested ns exactly; the
+            // hrtimer_start tracepoint, the fallback, fires for every timer on the machine.
             let target = "hrtimer_sleeper_start_expires"
             return [
                 ProbeCandidate(kind: .fentry, target: target, programs: [("arm_enter_fentry", false), ("arm_exit_fexit", true)]),
                 ProbeCandidate(kind: .kprobe, target: target, programs: [("arm_enter_kprobe", false), ("arm_exit_kretprobe", true)]),
-            ]
+            ] + Self.tracepointPair("timer:hrtimer_start", btf: "hrtimer_start_btf", classic: "hrtimer_start_tp")
         case .ioSchedule:
             return [
                 ProbeCandidate(kind: .fentry, target: "io_schedule", programs: [("io_schedule_fentry", false)]),
@@ -174,8 +173,6 @@ public struct ProbePlanner: Sendable {
             ]
         // These fire for every timer and context switch on the machine: the raw (tp_btf) form spares
         // the kernel formatting a classic tracepoint record on each hit.
-        case .timerStart:
-            return Self.tracepointPair("timer:hrtimer_start", btf: "hrtimer_start_btf", classic: "hrtimer_start_tp")
         case .timerExpire:
             return Self.tracepointPair("timer:hrtimer_expire_entry", btf: "hrtimer_expire_btf", classic: "hrtimer_expire_tp")
         case .timerCancel:
@@ -265,6 +262,10 @@ public struct ProbePlanner: Sendable {
                     choice.chosen = candidate
                     break
                 }
+            }
+            if hook == .sleeperArm, let kind = choice.chosen?.kind, kind == .tpBTF || kind == .tracepoint {
+                choice.notes.append("no function hook for the arm: requested sleep is estimated as expires − now at hrtimer_start "
+                    + "(a few ns off, so exact rows may spill into log2 rows); 'fired while arming' is unknown")
             }
             if hook.isSleepHook, hook != .pollWindow,
                let window = choices.first(where: { $0.hook == .pollWindow }), window.chosen == nil, !forceSleepTracepoints {

@@ -252,7 +252,7 @@ enum PlanText {
 /// The live halves of sleep-ratio and buckets: the in-kernel aggregates through the same
 /// accumulators and renderers as the offline path, so live tables and reports agree.
 extension Live {
-    static let sleepHooks: [Hook] = [.pollWindow, .sleeperArm, .timerStart, .timerExpire, .contextSwitch]
+    static let sleepHooks: [Hook] = [.pollWindow, .sleeperArm, .timerExpire, .contextSwitch]
 
     /// `pas`: also collect DPAS's PAS per-bucket state (PAS_STATE events) and show it after the table.
     static func sleepRatio(_ options: LiveOptions, perCPU: Bool, json: Bool, pas: Bool = false) throws {
