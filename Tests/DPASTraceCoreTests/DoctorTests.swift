@@ -195,6 +195,7 @@ import Testing
         #expect(sleep.detail.contains("inlined into blk_poll"))
         #expect(sleep.detail.contains("kprobe hrtimer_sleeper_start_expires"))
         #expect(sleep.detail.contains("tp_btf sched_switch"))
+        #expect(!sleep.detail.contains("hrtimer_start"), "the arm's kprobe starts attempts: \(sleep.detail)")
         #expect(try Self.finding(report, "hook_poll").title == "Poll loop: kprobe on blk_poll")
         // Without BTF the classic tracepoints stand in.
         settings[SnapshotKeys.kernelBTF] = "absent"

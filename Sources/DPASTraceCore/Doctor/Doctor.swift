@@ -504,7 +504,10 @@ public enum Doctor {
         }
 
         // The hybrid sleep.
-        let timerTracepoints = ["hrtimer_start", "hrtimer_expire_entry", "hrtimer_cancel", "sched_switch"].filter(tracepoint)
+        // An attempt starts at the sleeper's arm where that function can be hooked; hrtimer_start
+        // (which fires for every timer) is the fallback.
+        let armHooked = kprobes && has("hrtimer_sleeper_start_expires")
+        let timerTracepoints = ((armHooked ? [] : ["hrtimer_start"]) + ["hrtimer_expire_entry", "hrtimer_cancel", "sched_switch"]).filter(tracepoint)
         if release.map({ !$0.hasHybridPolling }) == true {
             findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: .warning,
                                           title: "Hybrid sleep: nothing to hook on this kernel",
@@ -517,7 +520,7 @@ public enum Doctor {
             let inlined = has("blk_mq_poll_hybrid") ? "blk_mq_poll_hybrid exists but kprobes are unavailable" : "blk_mq_poll_hybrid is not in kallsyms ⇒ inlined into \(pollFunction ?? "the poll function")"
             let pieces = (kprobes ? ["hrtimer_sleeper_start_expires", "io_schedule"].filter(has).map { "kprobe \($0)" } : [])
                 + timerTracepoints.map { "\(btf ? "tp_btf" : "tracepoint") \($0)" }
-            let complete = timerTracepoints.contains("hrtimer_start") && timerTracepoints.contains("sched_switch")
+            let complete = (armHooked || timerTracepoints.contains("hrtimer_start")) && timerTracepoints.contains("sched_switch")
             findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: complete ? .ok : .warning,
                                           title: "Hybrid sleep: observed through its pieces",
                                           detail: "\(inlined): observed through \(pieces.isEmpty ? "nothing available" : pieces.joined(separator: ", ")); slept vs no-sleep is judged by a real sched_switch while the sleeper is armed.",
