@@ -9,10 +9,11 @@
  *                   (5.11+ and 5.10 argument lists), tracepoint block/block_rq_issue
  *   completion      tp_btf block_rq_complete, tracepoint block/block_rq_complete
  *   poll window     fentry+fexit / kprobe+kretprobe on blk_poll (<= 5.17) or blk_mq_poll
- *   sleeper arming  fentry+fexit / kprobe+kretprobe on hrtimer_sleeper_start_expires
+ *   sleeper armed   fentry+fexit / kprobe+kretprobe on hrtimer_sleeper_start_expires,
+ *                   tp_btf / tracepoint timer/hrtimer_start
  *   io_schedule     fentry / kprobe
- *   timer + sched   tracepoints timer/hrtimer_start, hrtimer_expire_entry,
- *                   hrtimer_cancel, sched/sched_switch
+ *   timer fired     tp_btf / tracepoint timer/hrtimer_expire_entry
+ *   context switch  tp_btf / tracepoint sched/sched_switch
  *
  * By default everything is aggregated here in per-CPU maps; per-event records
  * go to the ring buffer only when emit_events is set (record).
@@ -859,8 +860,8 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 static __always_inline void finish_running(u32 tid, struct sleep_state *st)
 {
 	/* The sleep loop cancels its timer before it re-arms or leaves: back on the CPU and unfired
-	 * means cancelled (a cancel at the expiry time itself is not told apart from the expiry at
-	 * the tracepoint, so it ends here). */
+	 * means cancelled. (hrtimer_cancel's tracepoint is no help: it also fires when the expiry
+	 * dequeues the timer, just before hrtimer_expire_entry.) */
 	if (!st->out_since && !(st->flags & DPT_F_TIMER_FIRED))
 		st->flags |= DPT_F_CANCELLED;
 	if (st->out_since) {
@@ -1173,45 +1174,6 @@ int hrtimer_expire_tp(struct trace_event_raw_hrtimer_expire_entry *ctx)
 	return 0;
 }
 
-/*
- * hrtimer_cancel's tracepoint fires whenever a queued timer is taken off its queue: by
- * hrtimer_cancel before it fired, and also by the expiry itself (__run_hrtimer dequeues the timer
- * through debug_deactivate, then hrtimer_expire_entry follows). Only a removal before the expiry
- * time is a cancel. (A sleeper's clock is CLOCK_MONOTONIC, bpf_ktime_get_ns's.)
- */
-static __always_inline void on_timer_cancel(u64 timer)
-{
-	u32 *owner = bpf_map_lookup_elem(&timer_owner, &timer);
-	if (!owner)
-		return;
-	u32 tid = *owner;
-	struct sleep_state *st = state_for(tid, false);
-	if (!st || !st->active || st->timer != timer)
-		return;
-	struct hrtimer *dequeued = (struct hrtimer *)timer;
-	if (bpf_ktime_get_ns() >= (u64)BPF_CORE_READ(dequeued, _softexpires))
-		return; /* expiring: hrtimer_expire_entry resolves it */
-	st->flags |= DPT_F_CANCELLED;
-	if (!st->out_since)
-		finish_sleep(tid, st);
-}
-
-SEC("tp_btf/hrtimer_cancel")
-int BPF_PROG(hrtimer_cancel_btf, struct hrtimer *timer)
-{
-	if ((u64)timer->function != hrtimer_wakeup_addr)
-		return 0;
-	on_timer_cancel((u64)timer);
-	return 0;
-}
-
-SEC("tracepoint/timer/hrtimer_cancel")
-int hrtimer_cancel_tp(struct trace_event_raw_hrtimer_class *ctx)
-{
-	on_timer_cancel((u64)BPF_CORE_READ(ctx, hrtimer));
-	return 0;
-}
-
 /* slept == the polling thread really left the CPU while its sleeper was armed. */
 /* The clock is read only for our sleepers (most switches are not theirs). */
 static __always_inline void on_context_switch(u32 prev, u32 next)
@@ -1229,14 +1191,16 @@ static __always_inline void on_context_switch(u32 prev, u32 next)
 		/*
 		 * hrtimer_wakeup clears the sleeper's task: cleared without an expiry seen means the
 		 * kernel skipped our hrtimer_expire_entry run. The sleeper is on this task's stack.
+		 * Still set: woken before its timer (another thread's completion, a signal); the sleep
+		 * loop cancels the timer and re-arms or leaves, which ends the attempt.
 		 */
 		struct hrtimer_sleeper *sleeper = (struct hrtimer_sleeper *)st->timer; /* outside the CO-RE read */
-		if (!st->fired_ns && !(st->flags & DPT_F_CANCELLED) && !BPF_CORE_READ(sleeper, task)) {
+		if (!st->fired_ns && !BPF_CORE_READ(sleeper, task)) {
 			st->fired_ns = st->expires_ns;
 			st->flags |= DPT_F_TIMER_FIRED | DPT_F_EXPIRY_UNSEEN;
 			count(DPT_CNT_SLEEP_EXPIRY_UNSEEN);
 		}
-		if (st->fired_ns || (st->flags & DPT_F_CANCELLED))
+		if (st->fired_ns)
 			finish_sleep(next, st);
 	}
 }

@@ -10,14 +10,13 @@ public enum Hook: String, CaseIterable, Sendable {
     case sleeperArm = "hybrid sleep: sleeper armed"
     case ioSchedule = "hybrid sleep: io_schedule"
     case timerExpire = "hybrid sleep: timer fired"
-    case timerCancel = "hybrid sleep: timer cancelled"
     case contextSwitch = "hybrid sleep: context switch"
     case dpasMode = "DPAS mode transitions"
 
     /// Hooks that only matter where hybrid polling exists.
     var isSleepHook: Bool {
         switch self {
-        case .pollWindow, .sleeperArm, .ioSchedule, .timerExpire, .timerCancel, .contextSwitch: true
+        case .pollWindow, .sleeperArm, .ioSchedule, .timerExpire, .contextSwitch: true
         default: false
         }
     }
@@ -30,7 +29,6 @@ public enum Hook: String, CaseIterable, Sendable {
         case .pollWindow: "hybrid sleeps cannot be told apart from other sleepers: sleep-ratio has nothing to measure"
         case .ioSchedule: "the io_schedule flag is unknown; slept/no-sleep is unaffected (judged by context switches)"
         case .sleeperArm, .timerExpire, .contextSwitch: "hybrid sleeps cannot be classified: sleep-ratio has nothing to measure"
-        case .timerCancel: "cancelled sleeps are resolved (and flagged cancelled) at the next arm or poll exit instead"
         case .dpasMode:
             "mode changes are seen only at request starts and sleeper arming; no PAS per-bucket state (sleep-ratio --pas)"
         }
@@ -41,7 +39,7 @@ extension Hook {
     /// What sleep-ratio reads: the sleep hooks with their optional flags (io_schedule, cancel), and
     /// the DPAS mode hook only for --pas. No request hooks: its table does not use them.
     public static func forSleepRatio(pas: Bool) -> Set<Hook> {
-        let sleep: Set<Hook> = [.pollWindow, .sleeperArm, .ioSchedule, .timerExpire, .timerCancel, .contextSwitch]
+        let sleep: Set<Hook> = [.pollWindow, .sleeperArm, .ioSchedule, .timerExpire, .contextSwitch]
         return pas ? sleep.union([.dpasMode]) : sleep
     }
 
@@ -175,8 +173,6 @@ public struct ProbePlanner: Sendable {
         // the kernel formatting a classic tracepoint record on each hit.
         case .timerExpire:
             return Self.tracepointPair("timer:hrtimer_expire_entry", btf: "hrtimer_expire_btf", classic: "hrtimer_expire_tp")
-        case .timerCancel:
-            return Self.tracepointPair("timer:hrtimer_cancel", btf: "hrtimer_cancel_btf", classic: "hrtimer_cancel_tp")
         case .contextSwitch:
             return Self.tracepointPair("sched:sched_switch", btf: "sched_switch_btf", classic: "sched_switch_tp")
         case .dpasMode:

@@ -347,7 +347,7 @@ extension KernelSessionTests {
 enum TracepointFlavor: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case raw = "tp_btf", classic = "tracepoint"
 
-    static let hooks: [Hook] = [.sleeperArm, .timerExpire, .timerCancel, .contextSwitch]
+    static let hooks: [Hook] = [.sleeperArm, .timerExpire, .contextSwitch]
     var kind: ProbeCandidate.Kind { self == .raw ? .tpBTF : .tracepoint }
     var testDescription: String { rawValue }
 
@@ -369,7 +369,7 @@ enum TracepointFlavor: String, CaseIterable, Sendable, CustomTestStringConvertib
         let facts = KernelFacts.gather(mountTracefs: true)
         switch self {
         case .raw:
-            let missing = ["hrtimer_start", "hrtimer_expire_entry", "hrtimer_cancel", "sched_switch"]
+            let missing = ["hrtimer_start", "hrtimer_expire_entry", "sched_switch"]
                 .filter { facts.btfTracepointArgs[$0] == nil }
             return missing.isEmpty ? nil : "no BTF prototypes for tp_btf \(missing.joined(separator: ", ")) on \(facts.release)"
         case .classic:

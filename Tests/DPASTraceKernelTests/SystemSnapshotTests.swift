@@ -62,7 +62,7 @@ struct FakeSystem {
     static let dpasSymbols = ["blk_mq_poll", "blk_mq_start_request", "blk_mq_poll_stats_bkt",
                               "hrtimer_sleeper_start_expires", "io_schedule", "irq_poll_switch",
                               "register_kprobe", "__traceiter_block_rq_issue", "__traceiter_hrtimer_start",
-                              "__traceiter_hrtimer_expire_entry", "__traceiter_hrtimer_cancel",
+                              "__traceiter_hrtimer_expire_entry",
                               "__traceiter_sched_switch"]
 
     /// The seed's QEMU guest on the DPAS 5.18 kernel with the given queue settings and knobs.

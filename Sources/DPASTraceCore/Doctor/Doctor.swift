@@ -507,7 +507,7 @@ public enum Doctor {
         // An attempt starts at the sleeper's arm where that function can be hooked; hrtimer_start
         // (which fires for every timer) is the fallback.
         let armHooked = kprobes && has("hrtimer_sleeper_start_expires")
-        let timerTracepoints = ((armHooked ? [] : ["hrtimer_start"]) + ["hrtimer_expire_entry", "hrtimer_cancel", "sched_switch"]).filter(tracepoint)
+        let timerTracepoints = ((armHooked ? [] : ["hrtimer_start"]) + ["hrtimer_expire_entry", "sched_switch"]).filter(tracepoint)
         if release.map({ !$0.hasHybridPolling }) == true {
             findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: .warning,
                                           title: "Hybrid sleep: nothing to hook on this kernel",

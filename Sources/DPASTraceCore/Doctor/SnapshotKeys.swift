@@ -34,7 +34,7 @@ public enum SnapshotKeys {
     /// Tracepoints the plan falls back on, detected through their `__traceiter_`/`__tracepoint_`
     /// symbols in /proc/kallsyms (tracefs need not be mounted).
     public static let tracepoints = [
-        "block_rq_issue", "hrtimer_start", "hrtimer_expire_entry", "hrtimer_cancel", "sched_switch",
+        "block_rq_issue", "hrtimer_start", "hrtimer_expire_entry", "sched_switch",
     ]
 
     public static let kernelRelease = "kernel/release"
