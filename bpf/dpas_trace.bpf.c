@@ -99,15 +99,7 @@ struct {
 	__type(value, struct rq_start_info);
 } rq_started SEC(".maps");
 
-/* Threads inside blk_poll / blk_mq_poll. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, u32);
-	__type(value, u32);
-} in_poll SEC(".maps");
-
-/* One hybrid sleep attempt in progress, per polling thread. */
+/* Per polling thread: whether it is inside the poll function, and its hybrid sleep attempt. */
 struct sleep_state {
 	u64 timer;
 	u64 requested_exact;
@@ -124,10 +116,13 @@ struct sleep_state {
 	u8 has_exact;   /* requested_exact read from the sleeper before arming */
 	u8 rearmed;     /* armed with HRTIMER_MODE_ABS: the sleep loop's next pass */
 	u8 unowned;     /* its timer_owner entry could not be added (map full) */
+	u8 polling;     /* inside blk_poll / blk_mq_poll (kept across attempts) */
 };
 
+/* Kept across polls (one lookup per poll call instead of an insert and two deletes): threads
+ * that are gone age out of the LRU. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, u32);
 	__type(value, struct sleep_state);
@@ -891,32 +886,42 @@ static __always_inline struct sleep_state *state_for(u32 tid, bool create)
 	return bpf_map_lookup_elem(&sleep_by_tid, &tid);
 }
 
-/* A sleeper armed by this thread counts as a hybrid sleep: it is inside blk_poll/blk_mq_poll
- * (or any task in the test mode), and belongs to the traced process if one is set. */
-static __always_inline bool sleep_tracked(u32 tid)
+/* The state of a thread arming a sleeper, if that counts as a hybrid sleep: it is inside
+ * blk_poll/blk_mq_poll (or any task in the test mode), and belongs to the traced process if one
+ * is set. */
+static __always_inline struct sleep_state *tracked_state(u32 tid)
 {
 	if (!task_traced(bpf_get_current_pid_tgid()))
-		return false;
-	return sleep_any_task || bpf_map_lookup_elem(&in_poll, &tid) != 0;
+		return 0;
+	struct sleep_state *st = state_for(tid, sleep_any_task);
+	return st && (sleep_any_task || st->polling) ? st : 0;
+}
+
+/* Clear an attempt, keeping what outlives it. */
+static __always_inline void reset_state(struct sleep_state *st)
+{
+	u8 polling = st->polling;
+	__builtin_memset(st, 0, sizeof(*st));
+	st->polling = polling;
 }
 
 static __always_inline void poll_enter(void)
 {
-	u32 tid = current_tid();
-	u32 one = 1;
 	count(DPT_CNT_POLL_CALLS);
-	if (bpf_map_update_elem(&in_poll, &tid, &one, BPF_ANY))
-		count(DPT_CNT_MAP_FULL);
+	struct sleep_state *st = state_for(current_tid(), true);
+	if (st)
+		st->polling = 1;
 }
 
 static __always_inline void poll_exit(void)
 {
 	u32 tid = current_tid();
-	bpf_map_delete_elem(&in_poll, &tid);
 	struct sleep_state *st = state_for(tid, false);
-	if (st && st->active)
+	if (!st)
+		return;
+	if (st->active)
 		finish_running(tid, st);
-	bpf_map_delete_elem(&sleep_by_tid, &tid);
+	st->polling = 0;
 }
 
 SEC("fentry/blk_mq_poll")
@@ -977,18 +982,16 @@ static __always_inline void start_attempt(u32 tid, struct sleep_state *st, u64 t
 static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 {
 	u32 tid = current_tid();
-	if (!sleep_tracked(tid))
-		return;
-	dpas_observe(); /* DPAS: the mode decided for this I/O is in place once it sleeps */
-	struct sleep_state *st = state_for(tid, true);
+	struct sleep_state *st = tracked_state(tid);
 	if (!st)
 		return;
+	dpas_observe(); /* DPAS: the mode decided for this I/O is in place once it sleeps */
 	if (st->active) /* re-armed by the sleep loop: the previous attempt ended */
 		finish_running(tid, st);
 	u8 rearm = !(mode & DPT_HRTIMER_MODE_REL);
 	u8 continues = rearm && st->timer == (u64)sl && st->has_exact;
 	u64 continued = st->requested_exact;
-	__builtin_memset(st, 0, sizeof(*st));
+	reset_state(st);
 	st->rearmed = rearm;
 	u64 expires = BPF_CORE_READ(sl, timer.node.expires);
 	if (!rearm) {
@@ -1082,14 +1085,12 @@ int BPF_KPROBE(io_schedule_kprobe)
 static __always_inline void on_timer_start(u64 timer, s64 expires, u8 absolute)
 {
 	u32 tid = current_tid();
-	if (!sleep_tracked(tid))
-		return;
-	struct sleep_state *st = state_for(tid, true);
+	struct sleep_state *st = tracked_state(tid);
 	if (!st)
 		return;
 	if (st->active) /* re-armed by the sleep loop: the previous attempt ended */
 		finish_running(tid, st);
-	__builtin_memset(st, 0, sizeof(*st));
+	reset_state(st);
 	st->rearmed = absolute;
 	st->expires_ns = expires;
 	start_attempt(tid, st, timer);
