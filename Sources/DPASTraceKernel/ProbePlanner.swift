@@ -36,7 +36,7 @@ public enum Hook: String, CaseIterable, Sendable {
 }
 
 extension Hook {
-    /// What sleep-ratio reads: the sleep hooks with their optional flags (io_schedule, cancel), and
+    /// What sleep-ratio reads: the sleep hooks with their optional io_schedule flag, and
     /// the DPAS mode hook only for --pas. No request hooks: its table does not use them.
     public static func forSleepRatio(pas: Bool) -> Set<Hook> {
         let sleep: Set<Hook> = [.pollWindow, .sleeperArm, .ioSchedule, .timerExpire, .contextSwitch]

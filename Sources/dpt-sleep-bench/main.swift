@@ -92,11 +92,11 @@ struct SleepBench: ParsableCommand {
             options.avoidedAttachTypes = mode == .tracepoint ? [.fentry, .kprobe, .tpBTF] : [.fentry, .kprobe]
             let opened = try TraceSession(options: options)
             for hook in [Hook.sleeperArm, .timerExpire, .contextSwitch] where opened.plan.choice(hook)?.status != .attached {
-                throw ValidationError("\(hook.rawValue) not attached (\(opened.plan.choice(hook)?.attachError ?? "unavailable")): nothing to measure")
+                throw BenchError("\(hook.rawValue) not attached (\(opened.plan.choice(hook)?.attachError ?? "unavailable")): nothing to measure")
             }
             let wanted: ProbeCandidate.Kind = mode == .tpBTF ? .tpBTF : .tracepoint
             if let other = opened.plan.choice(.contextSwitch)?.chosen?.kind, other != wanted {
-                throw ValidationError("mode \(mode.rawValue): the planner chose \(other.rawValue) on this kernel")
+                throw BenchError("mode \(mode.rawValue): the planner chose \(other.rawValue) on this kernel")
             }
             session = opened
         }
@@ -145,4 +145,10 @@ struct SleepBench: ParsableCommand {
     func emit(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
     func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+}
+
+/// A run that cannot measure what it was asked to (not a usage error: no usage text after it).
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
