@@ -11,9 +11,17 @@
  *   poll window     fentry+fexit / kprobe+kretprobe on blk_poll (<= 5.17) or blk_mq_poll
  *   sleeper armed   fentry+fexit / kprobe+kretprobe on hrtimer_sleeper_start_expires,
  *                   tp_btf / tracepoint timer/hrtimer_start
- *   io_schedule     fentry / kprobe
+ *   io_schedule     fentry+fexit / kprobe+kretprobe
  *   timer fired     tp_btf / tracepoint timer/hrtimer_expire_entry
  *   context switch  tp_btf / tracepoint sched/sched_switch
+ *
+ * A hybrid sleep attempt is resolved one of two ways, chosen by the planner:
+ *  - on the poller's path (resolve_in_io_schedule; needs function hooks on the arm and on
+ *    io_schedule): slept = a voluntary context switch inside io_schedule (the task's nvcsw),
+ *    slept_ns = io_schedule's duration, fired = the sleeper's task cleared. Nothing runs for
+ *    other tasks' timers and switches.
+ *  - from the timer and context-switch tracepoints: slept_ns is the time off the CPU and the
+ *    expiry is timed, at the price of a program run for every timer and switch on the machine.
  *
  * By default everything is aggregated here in per-CPU maps; per-event records
  * go to the ring buffer only when emit_events is set (record).
@@ -42,6 +50,9 @@ const volatile u64 wakeup_bytes = 0;        /* wake the reader once the ring hol
 /* Tests only: treat every hrtimer_wakeup sleeper (nanosleep, ...) as a hybrid sleep, so the
  * slept/no-sleep classifier can be exercised on kernels without hybrid polling. */
 const volatile u8 sleep_any_task = 0;
+/* Resolve hybrid sleep attempts at io_schedule's return (see the header); 0: from the timer and
+ * context-switch tracepoints. */
+const volatile u8 resolve_in_io_schedule = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -108,6 +119,8 @@ struct sleep_state {
 	u64 fired_ns;
 	u64 out_since;  /* switched out at (0: running) */
 	u64 slept_ns;
+	u64 io_enter_ns; /* entered io_schedule at (resolve_in_io_schedule) */
+	u64 nvcsw;       /* the task's voluntary switches then */
 	u32 flags;
 	u32 tgid;       /* the sleeper's process (events may be emitted from another context) */
 	u8 arming;      /* inside hrtimer_sleeper_start_expires */
@@ -799,9 +812,9 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 	/*
 	 * The expiry runs on the timer's CPU while the switch back in may run on another, and both
 	 * can see the attempt still active: removing the timer's owner (atomic in the map) decides
-	 * which one resolves it, so it is counted once.
+	 * which one resolves it, so it is counted once. On the poller's path only the poller does.
 	 */
-	if (bpf_map_delete_elem(&timer_owner, &timer) && !st->unowned)
+	if (!resolve_in_io_schedule && bpf_map_delete_elem(&timer_owner, &timer) && !st->unowned)
 		return;
 	count(DPT_CNT_SLEEP_DONE);
 	if (flags & DPT_F_REARMED)
@@ -854,6 +867,25 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
  * skipped that probe run): the time off the CPU is estimated as ending at the timer's expiry. */
 static __always_inline void finish_running(u32 tid, struct sleep_state *st)
 {
+	if (resolve_in_io_schedule) {
+		if (st->flags & DPT_F_IO_SCHEDULE) {
+			/* io_schedule's return was not seen (a probe run the kernel did not make) */
+			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+			if (BPF_CORE_READ(task, nvcsw) != st->nvcsw) {
+				u64 now = bpf_ktime_get_ns();
+				st->switched = 1;
+				st->slept_ns = now > st->io_enter_ns ? now - st->io_enter_ns : 0;
+			}
+			st->flags |= DPT_F_WAKEUP_UNSEEN;
+			count(DPT_CNT_SLEEP_WAKEUP_UNSEEN);
+		} else {
+			/* The loop skips io_schedule only when the sleeper's task is already cleared: the timer
+			 * fired after the arm returned, before the poller could yield. */
+			st->flags |= DPT_F_TIMER_FIRED;
+		}
+		finish_sleep(tid, st);
+		return;
+	}
 	/* The sleep loop cancels its timer before it re-arms or leaves: back on the CPU and unfired
 	 * means cancelled. (hrtimer_cancel's tracepoint is no help: it also fires when the expiry
 	 * dequeues the timer, just before hrtimer_expire_entry.) */
@@ -966,6 +998,10 @@ static __always_inline void start_attempt(u32 tid, struct sleep_state *st, u64 t
 	st->tgid = bpf_get_current_pid_tgid() >> 32;
 	st->active = 1;
 	count(DPT_CNT_SLEEP_ARMED);
+	if (resolve_in_io_schedule) {
+		st->flags |= DPT_F_IO_SCHEDULE_TIMED;
+		return; /* only the poller resolves it: no owner to find */
+	}
 	/* before the kernel queues the timer, so an expiry during the arm finds its owner */
 	if (bpf_map_update_elem(&timer_owner, &timer, &tid, BPF_ANY)) {
 		st->unowned = 1;
@@ -1015,9 +1051,16 @@ static __always_inline void arm_exit(void)
 	if (!st)
 		return;
 	st->arming = 0;
-	if (st->active && !st->expires_ns) {
-		struct hrtimer_sleeper *sleeper = (struct hrtimer_sleeper *)st->timer; /* outside the CO-RE read */
+	if (!st->active)
+		return;
+	struct hrtimer_sleeper *sleeper = (struct hrtimer_sleeper *)st->timer; /* outside the CO-RE read */
+	if (!st->expires_ns)
 		st->expires_ns = BPF_CORE_READ(sleeper, timer.node.expires);
+	/* On the poller's path: the sleeper's task already cleared means its timer fired while it was
+	 * being armed, so the loop will not call io_schedule (the seed's third hunt). */
+	if (resolve_in_io_schedule && !BPF_CORE_READ(sleeper, task)) {
+		st->flags |= DPT_F_TIMER_FIRED | DPT_F_FIRED_DURING_ARM;
+		finish_sleep(tid, st);
 	}
 }
 
@@ -1053,10 +1096,38 @@ static __always_inline void io_schedule_enter(void)
 {
 	u32 tid = current_tid();
 	struct sleep_state *st = state_for(tid, false);
-	if (st && st->active) {
-		st->flags |= DPT_F_IO_SCHEDULE;
-		count(DPT_CNT_IO_SCHEDULE);
+	if (!st || !st->active)
+		return;
+	st->flags |= DPT_F_IO_SCHEDULE;
+	count(DPT_CNT_IO_SCHEDULE);
+	if (resolve_in_io_schedule) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		st->nvcsw = BPF_CORE_READ(task, nvcsw);
+		st->io_enter_ns = bpf_ktime_get_ns();
 	}
+}
+
+/*
+ * On the poller's path the attempt ends here. It slept if the task switched out voluntarily
+ * (nvcsw counts a switch made with the task's state still TASK_UNINTERRUPTIBLE: its timer had not
+ * woken it yet); a preemption after the wakeup counts in nivcsw and is not a sleep. The loop
+ * cancels the timer next: still holding its task means it woke before its timer fired.
+ */
+static __always_inline void io_schedule_exit(void)
+{
+	u32 tid = current_tid();
+	struct sleep_state *st = state_for(tid, false);
+	if (!st || !st->active || !(st->flags & DPT_F_IO_SCHEDULE))
+		return;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, nvcsw) != st->nvcsw) {
+		u64 now = bpf_ktime_get_ns();
+		st->switched = 1;
+		st->slept_ns = now > st->io_enter_ns ? now - st->io_enter_ns : 0;
+	}
+	struct hrtimer_sleeper *sleeper = (struct hrtimer_sleeper *)st->timer; /* outside the CO-RE read */
+	st->flags |= BPF_CORE_READ(sleeper, task) ? DPT_F_CANCELLED : DPT_F_TIMER_FIRED;
+	finish_sleep(tid, st);
 }
 
 SEC("fentry/io_schedule")
@@ -1066,10 +1137,24 @@ int BPF_PROG(io_schedule_fentry)
 	return 0;
 }
 
+SEC("fexit/io_schedule")
+int BPF_PROG(io_schedule_fexit)
+{
+	io_schedule_exit();
+	return 0;
+}
+
 SEC("kprobe/io_schedule")
 int BPF_KPROBE(io_schedule_kprobe)
 {
 	io_schedule_enter();
+	return 0;
+}
+
+SEC("kretprobe/io_schedule")
+int BPF_KRETPROBE(io_schedule_kretprobe)
+{
+	io_schedule_exit();
 	return 0;
 }
 

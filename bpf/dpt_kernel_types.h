@@ -81,6 +81,7 @@ struct hrtimer {
 struct task_struct {
 	int on_cpu;
 	int pid; /* the thread id */
+	unsigned long nvcsw; /* voluntary context switches */
 } __pai;
 
 /* The hybrid-poll sleeper: the timer is its first member, so &sl->timer == sl. */

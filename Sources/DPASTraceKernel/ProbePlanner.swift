@@ -27,7 +27,7 @@ public enum Hook: String, CaseIterable, Sendable {
         case .requestStart: "buckets has nothing to count: no request starts are seen"
         case .requestDone: "no completion latency (RQ_DONE events); bucket counts are unaffected"
         case .pollWindow: "hybrid sleeps cannot be told apart from other sleepers: sleep-ratio has nothing to measure"
-        case .ioSchedule: "the io_schedule flag is unknown; slept/no-sleep is unaffected (judged by context switches)"
+        case .ioSchedule: "the io_schedule flag is unknown; slept/no-sleep is unaffected (judged by the context-switch tracepoint)"
         case .sleeperArm, .timerExpire, .contextSwitch: "hybrid sleeps cannot be classified: sleep-ratio has nothing to measure"
         case .dpasMode:
             "mode changes are seen only at request starts and sleeper arming; no PAS per-bucket state (sleep-ratio --pas)"
@@ -88,6 +88,11 @@ public struct ProbePlan: Sendable {
     }
 
     public var choices: [Choice]
+    /// Hybrid sleep attempts are resolved at io_schedule's return, on the poller's path (slept: a
+    /// voluntary context switch in io_schedule; slept_ns: its duration), so the timer and
+    /// context-switch tracepoints, which run for every timer and switch on the machine, are not
+    /// planned. False: they are, and measure the time off the CPU and the expiry.
+    public var resolvesInIOSchedule = false
 
     /// The plan as the dump and `dpas-trace plan` show it.
     public var entries: [ProbePlanEntry] {
@@ -98,6 +103,9 @@ public struct ProbePlan: Sendable {
             var lost = choice.status == .attached ? nil : choice.hook.costWhenMissing
             if choice.hook.isSleepHook, choice.unavailableReason == ProbePlanner.noHybridPolling {
                 lost = "nothing lost: this kernel never sleeps in the poll path, so sleep-ratio has nothing to measure"
+            }
+            if choice.hook == .ioSchedule && resolvesInIOSchedule && choice.status != .attached {
+                lost = "hybrid sleeps cannot be classified: they are resolved at io_schedule's return"
             }
             if choice.hook == .dpasMode, let reason = choice.unavailableReason, reason.hasPrefix("not a DPAS kernel") {
                 lost = "nothing lost: there is no DPAS state to observe; modes says so"
@@ -124,6 +132,11 @@ public struct ProbePlanner: Sendable {
     /// The hooks the command needs: the others are left out of the plan, so none of their programs
     /// is loaded or run (each probe costs the traced workload time; see `--probe-costs`).
     public var hooks: Set<Hook>
+    /// Time hybrid sleeps off the CPU from the context-switch and timer tracepoints even where the
+    /// poller's own path (arm and io_schedule function hooks) could resolve them: µs-exact sleep
+    /// times and expiry times, for a program run at every timer and switch on the machine. Also
+    /// needed for sleepers that do not use io_schedule (classifyEverySleeper: nanosleep).
+    public var measureOffCPUTime = false
 
     static let noHybridPolling = "no hybrid polling in this kernel (removed in 6.4: request_queue has no poll_nsec)"
 
@@ -165,9 +178,12 @@ public struct ProbePlanner: Sendable {
                 ProbeCandidate(kind: .kprobe, target: target, programs: [("arm_enter_kprobe", false), ("arm_exit_kretprobe", true)]),
             ] + Self.tracepointPair("timer:hrtimer_start", btf: "hrtimer_start_btf", classic: "hrtimer_start_tp")
         case .ioSchedule:
+            // The return resolves the attempt when the arm has a function hook (see resolvesInIOSchedule).
             return [
-                ProbeCandidate(kind: .fentry, target: "io_schedule", programs: [("io_schedule_fentry", false)]),
-                ProbeCandidate(kind: .kprobe, target: "io_schedule", programs: [("io_schedule_kprobe", false)]),
+                ProbeCandidate(kind: .fentry, target: "io_schedule",
+                               programs: [("io_schedule_fentry", false), ("io_schedule_fexit", true)]),
+                ProbeCandidate(kind: .kprobe, target: "io_schedule",
+                               programs: [("io_schedule_kprobe", false), ("io_schedule_kretprobe", true)]),
             ]
         // These fire for every timer and context switch on the machine: the raw (tp_btf) form spares
         // the kernel formatting a classic tracepoint record on each hit.
@@ -222,7 +238,9 @@ public struct ProbePlanner: Sendable {
     /// The plan for this kernel (before attaching; statuses are filled in by the session).
     public func plan() -> ProbePlan {
         var choices: [ProbePlan.Choice] = []
+        var resolvesInIOSchedule = false
         for hook in Hook.allCases where hooks.contains(hook) {
+            if resolvesInIOSchedule && (hook == .timerExpire || hook == .contextSwitch) { continue }
             var choice = ProbePlan.Choice(hook: hook, chosen: nil, rejected: [])
             if hook == .dpasMode, let reason = DPASState.unavailableReason(facts) {
                 choice.unavailableReason = reason
@@ -268,8 +286,18 @@ public struct ProbePlanner: Sendable {
                 choice.chosen = nil
                 choice.unavailableReason = "needs the poll window hook, which is unavailable"
             }
+            if hook == .ioSchedule, choice.chosen != nil, !measureOffCPUTime,
+               let arm = choices.first(where: { $0.hook == .sleeperArm })?.chosen, arm.kind == .fentry || arm.kind == .kprobe {
+                resolvesInIOSchedule = true
+                choice.notes.append("resolves each hybrid sleep at io_schedule's return, on the poller's path: slept = a voluntary "
+                    + "context switch in io_schedule, slept time = io_schedule's duration; the timer and context-switch "
+                    + "tracepoints (a program run for every timer and switch on the machine) are not attached "
+                    + "(--off-cpu-time attaches them: time off the CPU and expiry times)")
+            }
             choices.append(choice)
         }
-        return ProbePlan(choices: choices)
+        var plan = ProbePlan(choices: choices)
+        plan.resolvesInIOSchedule = resolvesInIOSchedule
+        return plan
     }
 }

@@ -33,6 +33,9 @@ public final class TraceSession {
         /// Attach types not to use, so the planner falls back to the next (compare their costs,
         /// step around a kernel that misbehaves with one, exercise the fallbacks in tests).
         public var avoidedAttachTypes: Set<ProbeCandidate.Kind> = []
+        /// Plan the timer and context-switch tracepoints for hybrid sleeps even where io_schedule's
+        /// return can resolve them (`ProbePlanner.measureOffCPUTime`).
+        public var measureOffCPUTime = false
 
         public init(device: String? = nil, processID: UInt32? = nil, threadID: UInt32? = nil, streamEvents: Bool = false,
                     ringBufferBytes: UInt32 = 16 << 20, forceSleepTracepoints: Bool = false,
@@ -88,6 +91,8 @@ public final class TraceSession {
 
         var planner = ProbePlanner(facts: facts, forceSleepTracepoints: options.forceSleepTracepoints, hooks: options.hooks)
         for kind in options.avoidedAttachTypes { planner.refusedKinds[kind] = "\(kind.rawValue) avoided (--avoid \(kind.rawValue))" }
+        // Sleepers other than the poll loop's (classifyEverySleeper) do not call io_schedule.
+        planner.measureOffCPUTime = options.measureOffCPUTime || options.classifyEverySleeper
         plan = planner.plan()
         // Load; when one program is refused, rule its candidate out and re-plan (at most once per program).
         var attempts = 0
@@ -212,6 +217,7 @@ public final class TraceSession {
             // `poll` drains the ring at every call; the kernel wakes it early only at an eighth full.
             try globals.set("wakeup_bytes", UInt64(ringBytes / 8))
             try globals.set("sleep_any_task", UInt8(options.classifyEverySleeper ? 1 : 0))
+            try globals.set("resolve_in_io_schedule", UInt8(plan.resolvesInIOSchedule ? 1 : 0))
             // DPAS: zero addresses keep every DPAS read dead code (stock kernels).
             let dpas = DPASState.addresses(facts)
             try globals.set("dpas_switch_addr", dpas?.irqPollSwitch ?? 0)

@@ -22,11 +22,13 @@ struct LiveTraceOptions: ParsableArguments {
 
     @OptionGroup var attach: AttachTypeOptions
     var avoid: [ProbeCandidate.Kind] { attach.avoid }
+    var offCPUTime: Bool { attach.offCPUTime }
 
     /// The options that were given, as typed.
     var given: [String] {
         (device == nil ? [] : ["--device"]) + (pid == nil ? [] : ["--pid"]) + (tid == nil ? [] : ["--tid"])
             + (verbose ? ["--verbose"] : []) + (probeCosts ? ["--probe-costs"] : []) + (avoid.isEmpty ? [] : ["--avoid"])
+            + (offCPUTime ? ["--off-cpu-time"] : [])
     }
 
     /// Live-tracing options with `--from DUMP` would be silently ignored: refuse them instead.
@@ -37,12 +39,21 @@ struct LiveTraceOptions: ParsableArguments {
     }
 }
 
-/// `--avoid TYPE`: shared by `plan` and every live command.
+/// What shapes the probe plan (`--avoid TYPE`, `--off-cpu-time`): shared by `plan` and every live command.
 struct AttachTypeOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "Do not use this attach type (fentry, kprobe, tp_btf, tracepoint); hooks fall back to the next one. Repeatable.",
         valueName: "TYPE"), transform: AttachTypeOptions.parse)
     var avoid: [ProbeCandidate.Kind] = []
+
+    @Flag(name: .long, help: ArgumentHelp(
+        "Time hybrid sleeps off the CPU with the context-switch and timer tracepoints, even where the poller's own "
+        + "path can resolve them.",
+        discussion: "By default, where the sleeper's arm and io_schedule have function hooks (fentry or kprobe), a "
+        + "sleep is judged at io_schedule's return: slept = a voluntary context switch, slept time = io_schedule's "
+        + "duration, no expiry time. This flag adds programs that run at every timer and context switch on the "
+        + "machine, for the time off the CPU and the moment the timer fired."))
+    var offCPUTime = false
 
     static func parse(_ text: String) throws -> ProbeCandidate.Kind {
         guard let kind = ProbeCandidate.Kind(rawValue: text) else {
@@ -114,6 +125,7 @@ enum Live {
             sessionOptions.programStatistics = options.probeCosts
             sessionOptions.hooks = hooks
             sessionOptions.avoidedAttachTypes = Set(options.avoid)
+            sessionOptions.measureOffCPUTime = options.offCPUTime
             session = try TraceSession(options: sessionOptions)
         } catch let error as KernelError {
             if options.verbose { LibBPFLog.captured.forEach { stderr($0.text) } }
@@ -252,7 +264,8 @@ enum PlanText {
 /// The live halves of sleep-ratio and buckets: the in-kernel aggregates through the same
 /// accumulators and renderers as the offline path, so live tables and reports agree.
 extension Live {
-    static let sleepHooks: [Hook] = [.pollWindow, .sleeperArm, .timerExpire, .contextSwitch]
+    /// The hooks whose absence sleep-ratio reports beside its table (those not planned are not missing).
+    static let sleepHooks: [Hook] = [.pollWindow, .sleeperArm, .ioSchedule, .timerExpire, .contextSwitch]
 
     /// `pas`: also collect DPAS's PAS per-bucket state (PAS_STATE events) and show it after the table.
     static func sleepRatio(_ options: LiveOptions, perCPU: Bool, json: Bool, pas: Bool = false) throws {

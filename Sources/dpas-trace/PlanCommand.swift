@@ -24,6 +24,7 @@ struct PlanCommand: ParsableCommand {
         do {
             var options = TraceSession.Options()
             options.avoidedAttachTypes = Set(attach.avoid)
+            options.measureOffCPUTime = attach.offCPUTime
             session = try TraceSession(options: options)
         } catch let error as KernelError {
             if verbose { LibBPFLog.captured.forEach { Live.stderr("libbpf: \($0.text)") } }

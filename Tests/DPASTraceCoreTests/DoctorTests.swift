@@ -193,11 +193,18 @@ import Testing
         let sleep = try Self.finding(report, "hook_hybrid_sleep")
         #expect(sleep.severity == .ok)
         #expect(sleep.detail.contains("inlined into blk_poll"))
-        #expect(sleep.detail.contains("kprobe hrtimer_sleeper_start_expires"))
-        #expect(sleep.detail.contains("tp_btf sched_switch"))
-        #expect(!sleep.detail.contains("hrtimer_start"), "the arm's kprobe starts attempts: \(sleep.detail)")
+        #expect(sleep.detail.contains("kprobe+kretprobe hrtimer_sleeper_start_expires"))
+        #expect(!sleep.detail.contains("hrtimer_start,"), "the arm's kprobe starts attempts: \(sleep.detail)")
+        // The arm and io_schedule hooked: sleeps end at io_schedule's return, no timer or switch tracepoint.
+        #expect(sleep.detail.contains("kprobe+kretprobe io_schedule"))
+        #expect(sleep.detail.contains("io_schedule's return"))
+        #expect(!sleep.detail.contains("tp_btf sched_switch") && !sleep.detail.contains("hrtimer_expire_entry"), "\(sleep.detail)")
         #expect(try Self.finding(report, "hook_poll").title == "Poll loop: kprobe on blk_poll")
-        // Without BTF the classic tracepoints stand in.
+        // Without io_schedule the timer and switch tracepoints judge the sleep; without BTF, classic ones.
+        settings[SnapshotKeys.symbol("io_schedule")] = "absent"
+        let tracepoints = try Self.finding(Doctor.diagnose(settings: settings), "hook_hybrid_sleep")
+        #expect(tracepoints.severity == .ok)
+        #expect(tracepoints.detail.contains("tp_btf sched_switch") && tracepoints.detail.contains("tp_btf hrtimer_expire_entry"))
         settings[SnapshotKeys.kernelBTF] = "absent"
         #expect(try Self.finding(Doctor.diagnose(settings: settings), "hook_hybrid_sleep").detail.contains("tracepoint sched_switch"))
     }

@@ -200,7 +200,9 @@ struct KernelSessionTests {
     func hybridSleepTracepointsPassTheVerifier(_ flavor: TracepointFlavor) throws {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
         if let reason = flavor.unavailableReason { return skip(reason) }
-        let session = try TraceSession(options: flavor.options(.init(forceSleepTracepoints: true)))
+        var options = TraceSession.Options(forceSleepTracepoints: true)
+        options.measureOffCPUTime = true // the tracepoints are planned even where io_schedule's return could resolve sleeps
+        let session = try TraceSession(options: flavor.options(options))
         let linkIDs = session.linkIDs, programIDs = session.programIDs
         for hook in TracepointFlavor.hooks {
             let choice = try #require(session.plan.choice(hook))
@@ -394,8 +396,10 @@ extension KernelSessionTests {
     @Test func kprobeProgramsPassTheVerifier() throws {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
         let kprobePrograms = ["rq_start_kprobe", "poll_enter_kprobe", "poll_exit_kretprobe", "arm_enter_kprobe",
-                              "arm_exit_kretprobe", "io_schedule_kprobe"]
+                              "arm_exit_kretprobe", "io_schedule_kprobe", "io_schedule_kretprobe"]
         #expect(TraceSession.verifierCheck(programs: kprobePrograms) == nil)
+        // With attempts resolved at io_schedule's return (5.10's default plan), where other code is live.
+        #expect(TraceSession.verifierCheck(programs: kprobePrograms) { try $0.set("resolve_in_io_schedule", UInt8(1)) } == nil)
         // The classic-tracepoint request path (what a kernel without BTF would use) too.
         #expect(TraceSession.verifierCheck(programs: ["rq_issue_tp", "rq_done_tp"]) == nil)
         // The 5.10 tp_btf variant (two arguments) must be refused here: 6.18's block_rq_issue has one.

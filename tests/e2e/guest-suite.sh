@@ -29,13 +29,14 @@ plan() {
 	dpas-trace plan --json > /results/plan.json
 }
 
-# Hybrid mode: live sleep-ratio and record over the same window as the counter. The live one runs
-# on the classic tracepoints (--avoid tp_btf), the recording on the raw ones (tp_btf, the default
-# here): the host compares their counts, and each against the counter.
+# Hybrid mode: live sleep-ratio and record over the same window as the counter. The live one times
+# sleeps off the CPU with the classic timer and context-switch tracepoints (--off-cpu-time --avoid
+# tp_btf), the recording resolves them at io_schedule's return (the default here): two independent
+# ways to tell a sleep; the host compares their counts, and each against the counter.
 hybrid() {
 	lab_configure /lab/scenarios/hybrid.conf
 	lab_dump_sysfs /results/hybrid.sysfs.txt
-	lab_trace_start hybrid-live sleep-ratio --device "$DEV" --json --avoid tp_btf --verbose
+	lab_trace_start hybrid-live sleep-ratio --device "$DEV" --json --off-cpu-time --avoid tp_btf --verbose
 	lab_trace_start hybrid-record record -o /results/hybrid.dpt --device "$DEV"
 	counted_fio hybrid
 	lab_trace_stop hybrid-live

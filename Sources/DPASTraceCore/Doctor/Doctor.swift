@@ -505,9 +505,16 @@ public enum Doctor {
 
         // The hybrid sleep.
         // An attempt starts at the sleeper's arm where that function can be hooked; hrtimer_start
-        // (which fires for every timer) is the fallback.
+        // (which fires for every timer) is the fallback. With io_schedule hooked too, the attempt
+        // ends at its return and the timer and switch tracepoints are not needed.
         let armHooked = kprobes && has("hrtimer_sleeper_start_expires")
-        let timerTracepoints = ((armHooked ? [] : ["hrtimer_start"]) + ["hrtimer_expire_entry", "sched_switch"]).filter(tracepoint)
+        let pollerPath = armHooked && has("io_schedule")
+        let timerTracepoints = pollerPath ? []
+            : ((armHooked ? [] : ["hrtimer_start"]) + ["hrtimer_expire_entry", "sched_switch"]).filter(tracepoint)
+        let judged = pollerPath
+            ? "slept vs no-sleep is judged at io_schedule's return (a voluntary context switch while the sleeper is armed); "
+                + "--off-cpu-time adds the timer and sched_switch tracepoints for the time off the CPU"
+            : "slept vs no-sleep is judged by a real sched_switch while the sleeper is armed"
         if release.map({ !$0.hasHybridPolling }) == true {
             findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: .warning,
                                           title: "Hybrid sleep: nothing to hook on this kernel",
@@ -515,15 +522,15 @@ public enum Doctor {
         } else if has("blk_mq_poll_hybrid") && kprobes {
             findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: .ok,
                                           title: "Hybrid sleep: kprobe on blk_mq_poll_hybrid",
-                                          detail: "blk_mq_poll_hybrid is a real symbol here; its sleeper is followed through the timer and sched_switch tracepoints (\(timerTracepoints.joined(separator: ", ")))."))
+                                          detail: "blk_mq_poll_hybrid is a real symbol here; \(judged)."))
         } else {
             let inlined = has("blk_mq_poll_hybrid") ? "blk_mq_poll_hybrid exists but kprobes are unavailable" : "blk_mq_poll_hybrid is not in kallsyms ⇒ inlined into \(pollFunction ?? "the poll function")"
-            let pieces = (kprobes ? ["hrtimer_sleeper_start_expires", "io_schedule"].filter(has).map { "kprobe \($0)" } : [])
+            let pieces = (kprobes ? ["hrtimer_sleeper_start_expires", "io_schedule"].filter(has).map { "kprobe+kretprobe \($0)" } : [])
                 + timerTracepoints.map { "\(btf ? "tp_btf" : "tracepoint") \($0)" }
-            let complete = (armHooked || timerTracepoints.contains("hrtimer_start")) && timerTracepoints.contains("sched_switch")
+            let complete = pollerPath || ((armHooked || timerTracepoints.contains("hrtimer_start")) && timerTracepoints.contains("sched_switch"))
             findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: complete ? .ok : .warning,
                                           title: "Hybrid sleep: observed through its pieces",
-                                          detail: "\(inlined): observed through \(pieces.isEmpty ? "nothing available" : pieces.joined(separator: ", ")); slept vs no-sleep is judged by a real sched_switch while the sleeper is armed.",
+                                          detail: "\(inlined): observed through \(pieces.isEmpty ? "nothing available" : pieces.joined(separator: ", ")); \(judged).",
                                           fix: complete ? nil : "dpas-trace plan"))
         }
 

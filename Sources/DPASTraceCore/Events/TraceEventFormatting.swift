@@ -91,7 +91,7 @@ extension TraceEvent {
         case .hybridSleep:
             line += " requested \(sleep_requested_ns) ns \(sleepOutcome.name) slept \(slept_ns) ns"
             line += " armed \(sleep_armed_ns) expires \(timer_expires_ns)"
-            line += timer_fired_ns == 0 ? " never fired" : " fired \(timer_fired_ns)"
+            line += timer_fired_ns != 0 ? " fired \(timer_fired_ns)" : timerFired ? " fired (not timed)" : " never fired"
         case .mode:
             line += " \(modeFrom.name) -> \(modeTo.name) avg_qd \(avg_qd_x10 / 10).\(avg_qd_x10 % 10)"
             line += " tf \(tf) window_ios \(window_ios)"
@@ -159,6 +159,7 @@ extension TraceEvent {
                 ("fired_during_arm", .bool(firedDuringArm)), ("cancelled", .bool(cancelled)),
                 ("rearmed", .bool(rearmed)), ("wakeup_unseen", .bool(wakeupUnseen)),
                 ("switch_out_unseen", .bool(switchOutUnseen)), ("expiry_unseen", .bool(expiryUnseen)),
+                ("io_schedule_timed", .bool(ioScheduleTimed)),
             ]
         case .mode:
             fields += [

@@ -1,0 +1,70 @@
+import DPASTraceCore
+@testable import DPASTraceKernel
+import Testing
+
+/// The planner's choice of how hybrid sleeps are resolved, on the facts of a 5.10-like kernel
+/// (hybrid polling, kprobes, the poll, arm and io_schedule symbols) built from this machine's.
+struct ProbePlannerTests {
+    private func pollingKernelFacts() -> KernelFacts {
+        var facts = KernelFacts.gather(mountTracefs: false)
+        facts.hasHybridPolling = true
+        facts.hasKprobes = true
+        for function in ["blk_poll", "hrtimer_sleeper_start_expires", "io_schedule"] {
+            facts.symbols[function] = 0xffff_ffff_8100_0000
+        }
+        // The timer and switch hooks: raw tracepoints, as 5.10 offers them.
+        facts.hasBTF = true
+        facts.btfTracepointArgs["hrtimer_expire_entry"] = 2
+        facts.btfTracepointArgs["sched_switch"] = 3
+        facts.btfTracepointArgs["hrtimer_start"] = 2
+        return facts
+    }
+
+    private func planner(_ facts: KernelFacts) -> ProbePlanner {
+        var planner = ProbePlanner(facts: facts, hooks: Hook.forSleepRatio(pas: false))
+        planner.refusedKinds[.fentry] = "fentry avoided"
+        return planner
+    }
+
+    @Test func theIOScheduleReturnResolvesSleepsWhereTheArmHasAFunctionHook() throws {
+        let plan = planner(pollingKernelFacts()).plan()
+        #expect(plan.resolvesInIOSchedule)
+        let hooks = plan.choices.map(\.hook)
+        #expect(!hooks.contains(.timerExpire) && !hooks.contains(.contextSwitch), "\(hooks)")
+        let ioSchedule = try #require(plan.choice(.ioSchedule))
+        #expect(ioSchedule.chosen?.programs.map(\.name) == ["io_schedule_kprobe", "io_schedule_kretprobe"])
+        #expect(ioSchedule.notes.contains { $0.contains("io_schedule's return") && $0.contains("--off-cpu-time") })
+        // Not attached (this is only a plan): losing it loses the classification, and says so.
+        let entry = try #require(plan.entries.first { $0.hook == Hook.ioSchedule.rawValue })
+        #expect(entry.cost?.contains("cannot be classified") == true, "\(entry.cost ?? "nil")")
+    }
+
+    @Test func offCPUTimeKeepsTheTimerAndSwitchTracepoints() throws {
+        var planner = planner(pollingKernelFacts())
+        planner.measureOffCPUTime = true
+        let plan = planner.plan()
+        #expect(!plan.resolvesInIOSchedule)
+        #expect(plan.choice(.timerExpire)?.chosen?.kind == .tpBTF)
+        #expect(plan.choice(.contextSwitch)?.chosen?.kind == .tpBTF)
+        let entry = try #require(plan.entries.first { $0.hook == Hook.ioSchedule.rawValue })
+        #expect(entry.cost?.contains("io_schedule flag is unknown") == true, "\(entry.cost ?? "nil")")
+    }
+
+    @Test func anArmSeenOnlyByItsTracepointNeedsTheSwitchTracepoints() throws {
+        var planner = planner(pollingKernelFacts())
+        planner.failedPrograms["arm_enter_kprobe"] = "program arm_enter_kprobe refused at load (test)"
+        let plan = planner.plan()
+        #expect(plan.choice(.sleeperArm)?.chosen?.kind == .tpBTF)
+        #expect(!plan.resolvesInIOSchedule)
+        #expect(plan.choice(.contextSwitch)?.chosen != nil && plan.choice(.timerExpire)?.chosen != nil)
+    }
+
+    @Test func withoutAnIOScheduleHookTheTracepointsResolve() throws {
+        var facts = pollingKernelFacts()
+        facts.symbols["io_schedule"] = nil
+        let plan = planner(facts).plan()
+        #expect(!plan.resolvesInIOSchedule)
+        #expect(plan.choice(.ioSchedule)?.chosen == nil)
+        #expect(plan.choice(.contextSwitch)?.chosen != nil)
+    }
+}
