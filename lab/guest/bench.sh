@@ -1,7 +1,8 @@
 # Guest script of bench/lab: tracing overhead in one boot. Each round runs the modes in a random
 # order -- untraced, `dpas-trace sleep-ratio`, the equivalent bpftrace script
 # (/lab/bench-sleep-ratio.bt), `dpas-trace record`, and on request `dpas-trace sleep-ratio
-# --avoid tp_btf` (classic tracepoints) -- and within each mode fio with 1 and 2 jobs
+# --off-cpu-time` (the timer and context-switch tracepoints too) and the same with --avoid tp_btf
+# (classic tracepoints) -- and within each mode fio with 1 and 2 jobs
 # in a random order, so slow drift of the emulator (TCG) spreads over all modes alike. A tracer is
 # attached once per mode and round and covers both fio runs; its start-up is outside the fio window.
 # Writes /results/bench/ROUND-MODE-JOBSj.fio.json, the tracers' output, and bench.tsv
@@ -73,8 +74,13 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 			fio_pair "$round" dpas-trace
 			lab_trace_stop "bench/$round-dpas-trace"
 			;;
+		dpas-trace-offcpu)
+			lab_trace_start "bench/$round-dpas-trace-offcpu" sleep-ratio --device "$DEV" --off-cpu-time
+			fio_pair "$round" dpas-trace-offcpu
+			lab_trace_stop "bench/$round-dpas-trace-offcpu"
+			;;
 		dpas-trace-classic)
-			lab_trace_start "bench/$round-dpas-trace-classic" sleep-ratio --device "$DEV" --avoid tp_btf
+			lab_trace_start "bench/$round-dpas-trace-classic" sleep-ratio --device "$DEV" --off-cpu-time --avoid tp_btf
 			fio_pair "$round" dpas-trace-classic
 			lab_trace_stop "bench/$round-dpas-trace-classic"
 			;;
