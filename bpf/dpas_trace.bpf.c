@@ -18,7 +18,8 @@
  * A hybrid sleep attempt is resolved one of two ways, chosen by the planner:
  *  - on the poller's path (resolve_in_io_schedule; needs function hooks on the arm and on
  *    io_schedule): slept = a voluntary context switch inside io_schedule (the task's nvcsw),
- *    slept_ns = io_schedule's duration, fired = the sleeper's task cleared. Nothing runs for
+ *    slept_ns = its time off the CPU by the scheduler's own accounting (no clock read: under
+ *    emulation each is a device access), fired = the sleeper's task cleared. Nothing runs for
  *    other tasks' timers and switches.
  *  - from the timer and context-switch tracepoints: slept_ns is the time off the CPU and the
  *    expiry is timed, at the price of a program run for every timer and switch on the machine.
@@ -119,7 +120,7 @@ struct sleep_state {
 	u64 fired_ns;
 	u64 out_since;  /* switched out at (0: running) */
 	u64 slept_ns;
-	u64 io_enter_ns; /* entered io_schedule at (resolve_in_io_schedule) */
+	u64 not_running_at_io_schedule; /* not_running_ns() on entering io_schedule (resolve_in_io_schedule) */
 	u64 nvcsw;       /* the task's voluntary switches then */
 	u32 flags;
 	u32 tgid;       /* the sleeper's process (events may be emitted from another context) */
@@ -862,6 +863,28 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 	submit_event(e);
 }
 
+/*
+ * The scheduler's account of the time a task has not been running, by rq_clock_task: exec_start
+ * minus sum_exec_runtime does not change while it runs (both advance together at each accounting)
+ * and grows by exactly its time off the CPU. Read while the task runs (our probes run in it).
+ */
+static __always_inline u64 not_running_ns(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, se.exec_start) - BPF_CORE_READ(task, se.sum_exec_runtime);
+}
+
+/* On the poller's path: did the task leave the CPU voluntarily since it entered io_schedule (its
+ * state still TASK_UNINTERRUPTIBLE: the timer had not woken it), and for how long. */
+static __always_inline void count_switch_since_io_schedule(struct sleep_state *st)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, nvcsw) == st->nvcsw)
+		return;
+	u64 not_running = not_running_ns(task);
+	st->switched = 1;
+	st->slept_ns = not_running > st->not_running_at_io_schedule ? not_running - st->not_running_at_io_schedule : 0;
+}
+
 /* Resolve the attempt of a thread that is running again (it arms its next sleeper, or leaves the
  * poll loop). Still off the CPU by our account means its switch back in was not seen (the kernel
  * skipped that probe run): the time off the CPU is estimated as ending at the timer's expiry. */
@@ -870,12 +893,7 @@ static __always_inline void finish_running(u32 tid, struct sleep_state *st)
 	if (resolve_in_io_schedule) {
 		if (st->flags & DPT_F_IO_SCHEDULE) {
 			/* io_schedule's return was not seen (a probe run the kernel did not make) */
-			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-			if (BPF_CORE_READ(task, nvcsw) != st->nvcsw) {
-				u64 now = bpf_ktime_get_ns();
-				st->switched = 1;
-				st->slept_ns = now > st->io_enter_ns ? now - st->io_enter_ns : 0;
-			}
+			count_switch_since_io_schedule(st);
 			st->flags |= DPT_F_WAKEUP_UNSEEN;
 			count(DPT_CNT_SLEEP_WAKEUP_UNSEEN);
 		} else {
@@ -993,13 +1011,16 @@ int BPF_KRETPROBE(poll_exit_kretprobe)
 static __always_inline void start_attempt(u32 tid, struct sleep_state *st, u64 timer)
 {
 	st->timer = timer;
-	st->armed_ns = bpf_ktime_get_ns();
+	/* Resolved on the poller's path, the arm time is only shown in events, or needed to estimate a
+	 * request the arm did not show. */
+	if (!resolve_in_io_schedule || emit_events || !st->has_exact)
+		st->armed_ns = bpf_ktime_get_ns();
 	st->flags = st->rearmed ? DPT_F_REARMED : 0;
 	st->tgid = bpf_get_current_pid_tgid() >> 32;
 	st->active = 1;
 	count(DPT_CNT_SLEEP_ARMED);
 	if (resolve_in_io_schedule) {
-		st->flags |= DPT_F_IO_SCHEDULE_TIMED;
+		st->flags |= DPT_F_RESOLVED_IN_IO_SCHEDULE;
 		return; /* only the poller resolves it: no owner to find */
 	}
 	/* before the kernel queues the timer, so an expiry during the arm finds its owner */
@@ -1103,7 +1124,7 @@ static __always_inline void io_schedule_enter(void)
 	if (resolve_in_io_schedule) {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 		st->nvcsw = BPF_CORE_READ(task, nvcsw);
-		st->io_enter_ns = bpf_ktime_get_ns();
+		st->not_running_at_io_schedule = not_running_ns(task);
 	}
 }
 
@@ -1119,12 +1140,7 @@ static __always_inline void io_schedule_exit(void)
 	struct sleep_state *st = state_for(tid, false);
 	if (!st || !st->active || !(st->flags & DPT_F_IO_SCHEDULE))
 		return;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	if (BPF_CORE_READ(task, nvcsw) != st->nvcsw) {
-		u64 now = bpf_ktime_get_ns();
-		st->switched = 1;
-		st->slept_ns = now > st->io_enter_ns ? now - st->io_enter_ns : 0;
-	}
+	count_switch_since_io_schedule(st);
 	struct hrtimer_sleeper *sleeper = (struct hrtimer_sleeper *)st->timer; /* outside the CO-RE read */
 	st->flags |= BPF_CORE_READ(sleeper, task) ? DPT_F_CANCELLED : DPT_F_TIMER_FIRED;
 	finish_sleep(tid, st);

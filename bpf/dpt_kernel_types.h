@@ -78,10 +78,17 @@ struct hrtimer {
 } __pai;
 
 /* on_cpu: whether it is on a CPU (finish_task clears it after the sched_switch tracepoint). */
+/* The scheduler's accounting of a task's CPU time (fair and RT classes alike), by rq_clock_task. */
+struct sched_entity {
+	u64 exec_start;       /* when its runtime was last accounted (or it last got the CPU) */
+	u64 sum_exec_runtime; /* its runtime up to exec_start */
+} __pai;
+
 struct task_struct {
 	int on_cpu;
 	int pid; /* the thread id */
 	unsigned long nvcsw; /* voluntary context switches */
+	struct sched_entity se;
 } __pai;
 
 /* The hybrid-poll sleeper: the timer is its first member, so &sl->timer == sl. */

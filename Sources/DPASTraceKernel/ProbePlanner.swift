@@ -89,9 +89,9 @@ public struct ProbePlan: Sendable {
 
     public var choices: [Choice]
     /// Hybrid sleep attempts are resolved at io_schedule's return, on the poller's path (slept: a
-    /// voluntary context switch in io_schedule; slept_ns: its duration), so the timer and
-    /// context-switch tracepoints, which run for every timer and switch on the machine, are not
-    /// planned. False: they are, and measure the time off the CPU and the expiry.
+    /// voluntary context switch in io_schedule; slept_ns: the scheduler's account of the time off
+    /// the CPU), so the timer and context-switch tracepoints, which run for every timer and switch
+    /// on the machine, are not planned. False: they are, and time the sleep and the expiry.
     public var resolvesInIOSchedule = false
 
     /// The plan as the dump and `dpas-trace plan` show it.
@@ -133,8 +133,8 @@ public struct ProbePlanner: Sendable {
     /// is loaded or run (each probe costs the traced workload time; see `--probe-costs`).
     public var hooks: Set<Hook>
     /// Time hybrid sleeps off the CPU from the context-switch and timer tracepoints even where the
-    /// poller's own path (arm and io_schedule function hooks) could resolve them: µs-exact sleep
-    /// times and expiry times, for a program run at every timer and switch on the machine. Also
+    /// poller's own path (arm and io_schedule function hooks) could resolve them: expiry times and
+    /// the monotonic clock, for a program run at every timer and switch on the machine. Also
     /// needed for sleepers that do not use io_schedule (classifyEverySleeper: nanosleep).
     public var measureOffCPUTime = false
 
@@ -290,9 +290,10 @@ public struct ProbePlanner: Sendable {
                let arm = choices.first(where: { $0.hook == .sleeperArm })?.chosen, arm.kind == .fentry || arm.kind == .kprobe {
                 resolvesInIOSchedule = true
                 choice.notes.append("resolves each hybrid sleep at io_schedule's return, on the poller's path: slept = a voluntary "
-                    + "context switch in io_schedule, slept time = io_schedule's duration; the timer and context-switch "
-                    + "tracepoints (a program run for every timer and switch on the machine) are not attached "
-                    + "(--off-cpu-time attaches them: time off the CPU and expiry times)")
+                    + "context switch in io_schedule, slept time = the time off the CPU by the scheduler's own accounting; "
+                    + "the timer and context-switch tracepoints (a program run for every timer and switch on the machine) "
+                    + "are not attached (--off-cpu-time attaches them: expiry times, and the time off the CPU by the "
+                    + "monotonic clock)")
             }
             choices.append(choice)
         }

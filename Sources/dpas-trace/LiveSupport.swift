@@ -50,9 +50,10 @@ struct AttachTypeOptions: ParsableArguments {
         "Time hybrid sleeps off the CPU with the context-switch and timer tracepoints, even where the poller's own "
         + "path can resolve them.",
         discussion: "By default, where the sleeper's arm and io_schedule have function hooks (fentry or kprobe), a "
-        + "sleep is judged at io_schedule's return: slept = a voluntary context switch, slept time = io_schedule's "
-        + "duration, no expiry time. This flag adds programs that run at every timer and context switch on the "
-        + "machine, for the time off the CPU and the moment the timer fired."))
+        + "sleep is judged at io_schedule's return: slept = a voluntary context switch, slept time = the time off "
+        + "the CPU by the scheduler's own accounting, no expiry time. This flag adds programs that run at every "
+        + "timer and context switch on the machine, for the moment the timer fired and the time off the CPU by "
+        + "the monotonic clock."))
     var offCPUTime = false
 
     static func parse(_ text: String) throws -> ProbeCandidate.Kind {

@@ -98,6 +98,13 @@ import Testing
                                            firedNs: 0, sleptNs: 250, outcome: .slept, flags: [.ioScheduleCalled, .cancelled])
         #expect(sleep.describe() == "0.000000005 cpu 0 pid 1/2 hybrid_sleep requested 100 ns slept slept 250 ns "
             + "armed 1 expires 101 never fired [io_schedule|cancelled]")
+        // Resolved at io_schedule's return: fired, but the expiry was not timed.
+        let timed = TraceEvent.hybridSleep(ts: 5, cpu: 0, pid: 1, tid: 2, requestedNs: 100, armedNs: 1, expiresNs: 101,
+                                           firedNs: 0, sleptNs: 0, outcome: .noSleep,
+                                           flags: [.timerFired, .firedDuringArm, .resolvedInIOSchedule])
+        #expect(timed.describe() == "0.000000005 cpu 0 pid 1/2 hybrid_sleep requested 100 ns no_sleep slept 0 ns "
+            + "armed 1 expires 101 fired (not timed) [timer_fired|fired_during_arm|resolved_in_io_schedule]")
+        #expect(timed.jsonObject.contains { $0.key == "resolved_in_io_schedule" && $0.value == .bool(true) })
         let change = TraceEvent.modeChange(ts: 1_000_000_000, cpu: 3, from: .ol, to: .int, avgQDx10: 31, tf: 0, windowIOs: 100)
         #expect(change.describe() == "1.000000000 cpu 3 pid 0/0 mode OL -> INT avg_qd 3.1 tf 0 window_ios 100 [dpas]")
     }

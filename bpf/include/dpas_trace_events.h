@@ -80,9 +80,10 @@ enum dpt_pas_result {
 #define DPT_F_EXPIRY_UNSEEN     (1u << 12) /* HYBRID_SLEEP: the timer had fired (the sleeper's task was
                                              cleared) when the task came back, but its expiry was not
                                              seen: timer_fired_ns is the timer's expiry time */
-#define DPT_F_IO_SCHEDULE_TIMED (1u << 13) /* HYBRID_SLEEP: resolved on the poller's path: slept = a voluntary
-                                             context switch inside io_schedule, slept_ns = io_schedule's
-                                             duration; the expiry is not timed (timer_fired_ns 0) */
+#define DPT_F_RESOLVED_IN_IO_SCHEDULE (1u << 13) /* HYBRID_SLEEP: resolved on the poller's path: slept = a
+                                             voluntary context switch inside io_schedule, slept_ns = the
+                                             time off the CPU by the scheduler's accounting (rq_clock_task);
+                                             the expiry is not timed (timer_fired_ns 0) */
 
 struct dpt_event {
 	dpt_u64 ts_ns;          /* when it happened, CLOCK_MONOTONIC ns */
@@ -110,8 +111,7 @@ struct dpt_event {
 	dpt_u64 sleep_armed_ns;     /* when hrtimer_start armed it */
 	dpt_u64 timer_expires_ns;   /* absolute expiry the timer was armed with */
 	dpt_u64 timer_fired_ns;     /* when hrtimer_wakeup ran; 0 if it never did or was not timed */
-	dpt_u64 slept_ns;           /* time switched out while armed (io_schedule's duration with
-	                               DPT_F_IO_SCHEDULE_TIMED); 0 for no-sleep */
+	dpt_u64 slept_ns;           /* time switched out while armed; 0 for no-sleep */
 
 	dpt_u64 io_latency_ns;      /* RQ_DONE: start -> completion */
 	dpt_u64 pas_dur_ns;         /* PAS_STATE: current PAS sleep duration (dur) */

@@ -118,7 +118,7 @@ public struct EventFlags: OptionSet, Sendable, Hashable {
     public static let wakeupUnseen = EventFlags(rawValue: DPT_F_WAKEUP_UNSEEN)
     public static let switchOutUnseen = EventFlags(rawValue: DPT_F_SWITCH_OUT_UNSEEN)
     public static let expiryUnseen = EventFlags(rawValue: DPT_F_EXPIRY_UNSEEN)
-    public static let ioScheduleTimed = EventFlags(rawValue: DPT_F_IO_SCHEDULE_TIMED)
+    public static let resolvedInIOSchedule = EventFlags(rawValue: DPT_F_RESOLVED_IN_IO_SCHEDULE)
 
     /// Every flag with its stable snake_case name, in bit order (used by text/JSON output).
     public static let named: [(flag: EventFlags, name: String)] = [
@@ -127,7 +127,7 @@ public struct EventFlags: OptionSet, Sendable, Hashable {
         (.hasDPASState, "dpas"), (.bucketObserved, "bucket_observed"), (.pasTimerFloor, "pas_timer_floor"),
         (.rearmed, "rearmed"), (.wakeupUnseen, "wakeup_unseen"),
         (.switchOutUnseen, "switch_out_unseen"), (.expiryUnseen, "expiry_unseen"),
-        (.ioScheduleTimed, "io_schedule_timed"),
+        (.resolvedInIOSchedule, "resolved_in_io_schedule"),
     ]
 
     /// Names of the set flags joined by "|", "" when none.
@@ -165,9 +165,9 @@ extension TraceEvent {
     /// kernel skipped that probe run); `timer_fired_ns` is the timer's expiry time.
     @inlinable public var expiryUnseen: Bool { flags & DPT_F_EXPIRY_UNSEEN != 0 }
     /// HYBRID_SLEEP: resolved on the poller's path (function hooks on the arm and io_schedule): slept
-    /// means a voluntary switch inside io_schedule, `slept_ns` is io_schedule's duration, and the
-    /// expiry is not timed (`timer_fired_ns` 0 even when `timerFired`).
-    @inlinable public var ioScheduleTimed: Bool { flags & DPT_F_IO_SCHEDULE_TIMED != 0 }
+    /// means a voluntary switch inside io_schedule, `slept_ns` is the time off the CPU by the
+    /// scheduler's own accounting, and the expiry is not timed (`timer_fired_ns` 0 even when `timerFired`).
+    @inlinable public var resolvedInIOSchedule: Bool { flags & DPT_F_RESOLVED_IN_IO_SCHEDULE != 0 }
 
     /// HYBRID_SLEEP: how the attempt ended (`.unknown` for out-of-range values).
     @inlinable public var sleepOutcome: SleepOutcome { SleepOutcome(rawValue: outcome) ?? .unknown }

@@ -159,7 +159,7 @@ extension TraceEvent {
                 ("fired_during_arm", .bool(firedDuringArm)), ("cancelled", .bool(cancelled)),
                 ("rearmed", .bool(rearmed)), ("wakeup_unseen", .bool(wakeupUnseen)),
                 ("switch_out_unseen", .bool(switchOutUnseen)), ("expiry_unseen", .bool(expiryUnseen)),
-                ("io_schedule_timed", .bool(ioScheduleTimed)),
+                ("resolved_in_io_schedule", .bool(resolvedInIOSchedule)),
             ]
         case .mode:
             fields += [

@@ -78,7 +78,7 @@ public struct PerfettoExporter {
                 if event.flags & DPT_F_WAKEUP_UNSEEN != 0 { Self.annotate(&e, "wakeup_unseen", true) }
                 if event.flags & DPT_F_SWITCH_OUT_UNSEEN != 0 { Self.annotate(&e, "switch_out_unseen", true) }
                 if event.flags & DPT_F_EXPIRY_UNSEEN != 0 { Self.annotate(&e, "expiry_unseen", true) }
-                if event.flags & DPT_F_IO_SCHEDULE_TIMED != 0 { Self.annotate(&e, "io_schedule_timed", true) }
+                if event.flags & DPT_F_RESOLVED_IN_IO_SCHEDULE != 0 { Self.annotate(&e, "resolved_in_io_schedule", true) }
             }
             trackEvent(at: event.ts_ns, track: track, type: .sliceEnd)
             counter(at: begin, track: Self.requestedSleepTrack(event.cpu), value: Double(event.sleep_requested_ns))
