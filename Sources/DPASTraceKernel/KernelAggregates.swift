@@ -51,6 +51,7 @@ public struct KernelSnapshot: Sendable {
             stats.slept = slept
             stats.noSleep = noSleep
             stats.wokeEarly = wokeEarly
+            stats.firedDuringArm = firedDuringArm
             stats.actualSleep = LatencyHistogram(bins: sleptBins, count: slept, sum: sleptSum, max: sleptMax)
             stats.oversleep = LatencyHistogram(bins: oversleepBins, count: slept, sum: oversleepSum, max: oversleepMax)
             return stats

@@ -28,7 +28,7 @@ struct ReferenceSleepRatioAccumulator: Sendable {
     mutating func add(_ event: TraceEvent) {
         guard event.kind == EventKind.hybridSleep.rawValue else { return }
         record(cpu: Int(event.cpu), requestedNs: event.sleep_requested_ns, outcome: event.sleepOutcome,
-               actualNs: event.slept_ns, count: 1)
+               actualNs: event.slept_ns, count: 1, firedDuringArm: event.firedDuringArm)
     }
 
     /// Aggregate path: `count` identical attempts (for the kernel side's per-CPU counters).
@@ -81,21 +81,22 @@ struct ReferenceSleepRatioAccumulator: Sendable {
         }
     }
 
-    private mutating func record(cpu: Int, requestedNs: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64) {
+    private mutating func record(cpu: Int, requestedNs: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64,
+                                 firedDuringArm: Bool = false) {
         guard count > 0 else { return }
         noteExact(requestedNs)
         if !exactOverflow {
-            exact[requestedNs, default: SleepStats()].add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+            exact[requestedNs, default: SleepStats()].add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count, firedDuringArm: firedDuringArm)
             if splitPerCPU {
                 exactByCPU[cpu, default: [:]][requestedNs, default: SleepStats()]
-                    .add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+                    .add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count, firedDuringArm: firedDuringArm)
             }
         }
         let row = SleepRowKey.log2Row(of: requestedNs)
-        log2[row, default: SleepStats()].add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+        log2[row, default: SleepStats()].add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count, firedDuringArm: firedDuringArm)
         if splitPerCPU {
             log2ByCPU[cpu, default: [:]][row, default: SleepStats()]
-                .add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+                .add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count, firedDuringArm: firedDuringArm)
         }
     }
 

@@ -109,8 +109,8 @@ import Testing
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(Set(object.keys) == ["row_kind", "rows", "totals", "verdict", "lost_events", "warnings"])
         let rows = try #require(object["rows"] as? [[String: Any]])
-        #expect(Set(rows[0].keys) == ["requested_ns", "attempts", "slept", "no_sleep", "unknown", "woke_early", "sleep_ratio",
-                                      "actual_sleep", "oversleep", "verdict_code", "verdict"])
+        #expect(Set(rows[0].keys) == ["requested_ns", "attempts", "slept", "no_sleep", "unknown", "woke_early", "fired_during_arm",
+                                      "sleep_ratio", "actual_sleep", "oversleep", "verdict_code", "verdict"])
         // An empty distribution keeps its keys, as nulls.
         let emptySleep = try #require(rows[0]["actual_sleep"] as? [String: Any])
         #expect(Set(emptySleep.keys) == ["count", "mean_ns", "p50_ns", "p90_ns", "p99_ns", "max_ns"])

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import DPASTraceCore
 
@@ -44,6 +45,33 @@ import Testing
         #expect(report.totals.slept == 15 + 55_273)
         #expect(report.verdict.contains("100, 1,000 ns never sleep"))
         #expect(report.verdict.contains("2,000 ns barely sleeps"))
+    }
+
+    /// The seed's third hunt, with evidence: attempts seen firing while their timer was being armed.
+    @Test func firedWhileArmingIsCountedPerRowAndNamedInTheVerdict() throws {
+        var accumulator = SleepRatioAccumulator(perCPU: true)
+        func sleep(_ requested: UInt64, slept: Bool, flags: EventFlags, cpu: UInt32 = 0) -> TraceEvent {
+            .hybridSleep(ts: 1_000, cpu: cpu, pid: 1, tid: 1, requestedNs: requested, armedNs: 10, expiresNs: 10 + requested,
+                         firedNs: 0, sleptNs: slept ? requested : 0, outcome: slept ? .slept : .noSleep, flags: flags)
+        }
+        for cpu: UInt32 in [0, 1] {
+            accumulator.add(sleep(100, slept: false, flags: [.timerFired, .firedDuringArm], cpu: cpu))
+        }
+        accumulator.add(sleep(100, slept: false, flags: [.timerFired, .ioScheduleCalled]))  // fired before the switch
+        accumulator.add(sleep(4_000, slept: true, flags: [.timerFired, .ioScheduleCalled]))
+        // A slept attempt flagged as fired while arming (damaged input) is not a no-sleep cause.
+        accumulator.add(sleep(4_000, slept: true, flags: [.timerFired, .firedDuringArm]))
+        let report = accumulator.report()
+        #expect(report.rows.map(\.firedDuringArm) == [2, 0])
+        #expect(report.totals.firedDuringArm == 2)
+        #expect(report.perCPU?.filter { $0.requestedNs == 100 }.map(\.firedDuringArm).sorted() == [1, 1])
+        #expect(report.verdict.hasSuffix("2 of the 3 no-sleep attempts had their timer fire while it was being armed"))
+        let json = try #require(String(data: try JSONEncoder().encode(report.rows[0]), encoding: .utf8))
+        #expect(json.contains("\"fired_during_arm\":2"))
+        // Where the arm is not hooked nothing is claimed.
+        var unhooked = SleepRatioAccumulator()
+        unhooked.add(sleep(100, slept: false, flags: [.timerFired]))
+        #expect(!unhooked.report().verdict.contains("had their timer fire"))
     }
 
     @Test func oversleepAndWokeEarlyAreMeasuredOnSleptAttempts() {

@@ -45,6 +45,9 @@ public struct SleepStats: Sendable, Equatable {
     public var unknown: UInt64 = 0
     /// Slept attempts that woke before the requested time (their oversleep is counted as 0).
     public var wokeEarly: UInt64 = 0
+    /// Attempts whose timer fired while it was being armed, so the loop skipped io_schedule (the
+    /// seed's third hunt; no sleep). 0 where the arm cannot be hooked (its plan entry says so).
+    public var firedDuringArm: UInt64 = 0
     /// Actual time asleep of the slept attempts.
     public var actualSleep = LatencyHistogram()
     /// Actual − requested sleep of the slept attempts, clamped at 0.
@@ -61,7 +64,8 @@ public struct SleepStats: Sendable, Equatable {
     }
 
     /// Records `count` identical attempts.
-    public mutating func add(requestedNs: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64 = 1) {
+    public mutating func add(requestedNs: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64 = 1,
+                             firedDuringArm: Bool = false) {
         switch outcome {
         case .slept:
             slept += count
@@ -70,6 +74,7 @@ public struct SleepStats: Sendable, Equatable {
             oversleep.add(actualNs >= requestedNs ? actualNs - requestedNs : 0, times: count)
         case .noSleep:
             noSleep += count
+            if firedDuringArm { self.firedDuringArm += count }
         case .unknown:
             unknown += count
         }
@@ -80,6 +85,7 @@ public struct SleepStats: Sendable, Equatable {
         noSleep += other.noSleep
         unknown += other.unknown
         wokeEarly += other.wokeEarly
+        firedDuringArm += other.firedDuringArm
         actualSleep.merge(other.actualSleep)
         oversleep.merge(other.oversleep)
     }
@@ -187,13 +193,16 @@ struct SleepRowSet: PerCPUState {
     }
 
     @inline(__always)
-    mutating func addExact(_ ns: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64) {
-        exactStats[exactIndex(ns)].add(requestedNs: ns, outcome: outcome, actualNs: actualNs, count: count)
+    mutating func addExact(_ ns: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64, firedDuringArm: Bool) {
+        exactStats[exactIndex(ns)].add(requestedNs: ns, outcome: outcome, actualNs: actualNs, count: count,
+                                       firedDuringArm: firedDuringArm)
     }
 
     @inline(__always)
-    mutating func addLog2(_ k: Int, requestedNs: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64) {
-        log2Stats[log2Index(k)].add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+    mutating func addLog2(_ k: Int, requestedNs: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64,
+                          firedDuringArm: Bool) {
+        log2Stats[log2Index(k)].add(requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count,
+                                    firedDuringArm: firedDuringArm)
     }
 
     mutating func mergeExact(_ ns: UInt64, _ stats: SleepStats) { exactStats[exactIndex(ns)].merge(stats) }
@@ -239,12 +248,14 @@ public struct SleepRatioAccumulator: Sendable {
     public mutating func add(_ event: TraceEvent) {
         guard event.kind == EventKind.hybridSleep.rawValue else { return }
         record(cpu: Int(event.cpu), requestedNs: event.sleep_requested_ns, outcome: event.sleepOutcome,
-               actualNs: event.slept_ns, count: 1)
+               actualNs: event.slept_ns, count: 1, firedDuringArm: event.firedDuringArm)
     }
 
     /// Aggregate path: `count` identical attempts (for the kernel side's per-CPU counters).
-    public mutating func add(cpu: Int, requestedNs: UInt64, slept: Bool, actualNs: UInt64, count: UInt64 = 1) {
-        record(cpu: cpu, requestedNs: requestedNs, outcome: slept ? .slept : .noSleep, actualNs: actualNs, count: count)
+    public mutating func add(cpu: Int, requestedNs: UInt64, slept: Bool, actualNs: UInt64, count: UInt64 = 1,
+                             firedDuringArm: Bool = false) {
+        record(cpu: cpu, requestedNs: requestedNs, outcome: slept ? .slept : .noSleep, actualNs: actualNs, count: count,
+               firedDuringArm: firedDuringArm)
     }
 
     /// Aggregate path: adds pre-aggregated stats for one row. A `.log2` row gives up the exact view.
@@ -306,20 +317,27 @@ public struct SleepRatioAccumulator: Sendable {
     /// Each observation updates one row per scope: its exact row, or once the exact view is
     /// given up, its log2 row (the log2 view is built from the exact rows only when needed).
     @inline(__always)
-    private mutating func record(cpu: Int, requestedNs: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64) {
+    private mutating func record(cpu: Int, requestedNs: UInt64, outcome: SleepOutcome, actualNs: UInt64, count: UInt64,
+                                 firedDuringArm: Bool) {
         guard count > 0 else { return }
         noteExact(requestedNs)
         if !exactOverflow {
-            all.addExact(requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+            all.addExact(requestedNs, outcome: outcome, actualNs: actualNs, count: count, firedDuringArm: firedDuringArm)
             if splitPerCPU {
-                byCPU.update(cpu) { $0.addExact(requestedNs, outcome: outcome, actualNs: actualNs, count: count) }
+                byCPU.update(cpu) {
+                    $0.addExact(requestedNs, outcome: outcome, actualNs: actualNs, count: count, firedDuringArm: firedDuringArm)
+                }
             }
             return
         }
         let row = SleepRowKey.log2Row(of: requestedNs)
-        all.addLog2(row, requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count)
+        all.addLog2(row, requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count,
+                    firedDuringArm: firedDuringArm)
         if splitPerCPU {
-            byCPU.update(cpu) { $0.addLog2(row, requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count) }
+            byCPU.update(cpu) {
+                $0.addLog2(row, requestedNs: requestedNs, outcome: outcome, actualNs: actualNs, count: count,
+                           firedDuringArm: firedDuringArm)
+            }
         }
     }
 
@@ -378,6 +396,8 @@ public struct SleepRatioRow: Codable, Sendable, Equatable {
     public var noSleep: UInt64
     public var unknown: UInt64
     public var wokeEarly: UInt64
+    /// No-sleep attempts whose timer fired while it was being armed (io_schedule skipped).
+    public var firedDuringArm: UInt64
     /// slept / (slept + no_sleep), 0…1; nil when no attempt was resolved.
     public var sleepRatio: Double?
     public var actualSleep: LatencySummary
@@ -396,6 +416,7 @@ public struct SleepRatioRow: Codable, Sendable, Equatable {
         noSleep = stats.noSleep
         unknown = stats.unknown
         wokeEarly = stats.wokeEarly
+        firedDuringArm = stats.firedDuringArm
         sleepRatio = stats.sleepRatio
         actualSleep = stats.actualSleep.summary
         oversleep = stats.oversleep.summary
@@ -405,7 +426,7 @@ public struct SleepRatioRow: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case cpu, requestedNs = "requested_ns", requestedMinNs = "requested_min_ns", requestedMaxNs = "requested_max_ns"
-        case attempts, slept, noSleep = "no_sleep", unknown, wokeEarly = "woke_early", sleepRatio = "sleep_ratio"
+        case attempts, slept, noSleep = "no_sleep", unknown, wokeEarly = "woke_early", firedDuringArm = "fired_during_arm", sleepRatio = "sleep_ratio"
         case actualSleep = "actual_sleep", oversleep, verdictCode = "verdict_code", verdict
     }
 
@@ -420,6 +441,7 @@ public struct SleepRatioRow: Codable, Sendable, Equatable {
         try container.encode(noSleep, forKey: .noSleep)
         try container.encode(unknown, forKey: .unknown)
         try container.encode(wokeEarly, forKey: .wokeEarly)
+        try container.encode(firedDuringArm, forKey: .firedDuringArm)
         try container.encode(sleepRatio, forKey: .sleepRatio)
         try container.encode(actualSleep, forKey: .actualSleep)
         try container.encode(oversleep, forKey: .oversleep)
@@ -441,6 +463,8 @@ public struct SleepRatioTotals: Codable, Sendable, Equatable {
     public var noSleep: UInt64
     public var unknown: UInt64
     public var wokeEarly: UInt64
+    /// No-sleep attempts whose timer fired while it was being armed (io_schedule skipped).
+    public var firedDuringArm: UInt64
     public var sleepRatio: Double?
     public var actualSleep: LatencySummary
     public var oversleep: LatencySummary
@@ -453,6 +477,7 @@ public struct SleepRatioTotals: Codable, Sendable, Equatable {
         noSleep = stats.noSleep
         unknown = stats.unknown
         wokeEarly = stats.wokeEarly
+        firedDuringArm = stats.firedDuringArm
         sleepRatio = stats.sleepRatio
         actualSleep = stats.actualSleep.summary
         oversleep = stats.oversleep.summary
@@ -460,7 +485,7 @@ public struct SleepRatioTotals: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case attempts, slept, noSleep = "no_sleep", unknown, wokeEarly = "woke_early", sleepRatio = "sleep_ratio"
+        case attempts, slept, noSleep = "no_sleep", unknown, wokeEarly = "woke_early", firedDuringArm = "fired_during_arm", sleepRatio = "sleep_ratio"
         case actualSleep = "actual_sleep", oversleep, lostEvents = "lost_events"
     }
 
@@ -471,6 +496,7 @@ public struct SleepRatioTotals: Codable, Sendable, Equatable {
         try container.encode(noSleep, forKey: .noSleep)
         try container.encode(unknown, forKey: .unknown)
         try container.encode(wokeEarly, forKey: .wokeEarly)
+        try container.encode(firedDuringArm, forKey: .firedDuringArm)
         try container.encode(sleepRatio, forKey: .sleepRatio)
         try container.encode(actualSleep, forKey: .actualSleep)
         try container.encode(oversleep, forKey: .oversleep)
@@ -510,6 +536,10 @@ public struct SleepRatioReport: Codable, Sendable, Equatable {
         if !barely.isEmpty { short.append("\(never.isEmpty ? "requested " : "")\(barely.joined(separator: ", ")) ns barely sleep\(barely.count == 1 ? "s" : "")") }
         if !short.isEmpty {
             sentence += "; \(short.joined(separator: " and ")): the timer expires while it is being armed, so io_schedule() is skipped (see the seed's fix 3: call io_schedule() unconditionally)"
+        }
+        // The evidence, where the arm was hooked: attempts seen firing before the arm returned.
+        if totals.firedDuringArm > 0 {
+            sentence += "; \(Format.count(totals.firedDuringArm)) of the \(Format.count(totals.noSleep)) no-sleep attempts had their timer fire while it was being armed"
         }
         return sentence
     }
