@@ -1136,6 +1136,8 @@ static __always_inline void io_schedule_enter(void)
  */
 static __always_inline void io_schedule_exit(void)
 {
+	if (!resolve_in_io_schedule) /* the tracepoints resolve it (the planner leaves this out then) */
+		return;
 	u32 tid = current_tid();
 	struct sleep_state *st = state_for(tid, false);
 	if (!st || !st->active || !(st->flags & DPT_F_IO_SCHEDULE))

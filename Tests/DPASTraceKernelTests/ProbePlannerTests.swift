@@ -46,6 +46,9 @@ struct ProbePlannerTests {
         #expect(!plan.resolvesInIOSchedule)
         #expect(plan.choice(.timerExpire)?.chosen?.kind == .tpBTF)
         #expect(plan.choice(.contextSwitch)?.chosen?.kind == .tpBTF)
+        // io_schedule's entry only: its return would resolve nothing.
+        #expect(plan.choice(.ioSchedule)?.chosen?.programs.map(\.name) == ["io_schedule_kprobe"])
+        #expect(plan.choice(.ioSchedule)?.chosen?.attachType == "kprobe")
         let entry = try #require(plan.entries.first { $0.hook == Hook.ioSchedule.rawValue })
         #expect(entry.cost?.contains("io_schedule flag is unknown") == true, "\(entry.cost ?? "nil")")
     }
