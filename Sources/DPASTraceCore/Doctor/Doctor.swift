@@ -513,7 +513,7 @@ public enum Doctor {
             : ((armHooked ? [] : ["hrtimer_start"]) + ["hrtimer_expire_entry", "sched_switch"]).filter(tracepoint)
         let judged = pollerPath
             ? "slept vs no-sleep is judged at io_schedule's return (a voluntary context switch while the sleeper is armed); "
-                + "--off-cpu-time adds the timer and sched_switch tracepoints for the time off the CPU"
+                + "--off-cpu-time adds the timer and sched_switch tracepoints for expiry times"
             : "slept vs no-sleep is judged by a real sched_switch while the sleeper is armed"
         if release.map({ !$0.hasHybridPolling }) == true {
             findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: .warning,
