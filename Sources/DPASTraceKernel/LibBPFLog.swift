@@ -12,21 +12,32 @@ public enum LibBPFLog {
     }
 
     private static let lock = NSLock()
+    /// The newest messages; older ones are dropped, so a long-lived process (the test suite loads
+    /// hundreds of sessions) still sees what its latest load said, which the loader's fallbacks read.
     nonisolated(unsafe) private static var lines: [Line] = []
+    /// Messages dropped from the front of `lines` so far: marks count every message ever captured.
+    nonisolated(unsafe) private static var dropped = 0
     private static let maxLines = 4000
 
     /// Installs the capture (idempotent). Debug-level messages are dropped: they are per-relocation noise.
     public static func install() {
         dpt_libbpf_capture { level, text in
             guard level < 2, let text else { return }
-            let line = String(cString: text).trimmingCharacters(in: .newlines)
-            LibBPFLog.lock.lock()
-            if LibBPFLog.lines.count < LibBPFLog.maxLines { LibBPFLog.lines.append(Line(level: level, text: line)) }
-            LibBPFLog.lock.unlock()
+            LibBPFLog.append(Line(level: level, text: String(cString: text).trimmingCharacters(in: .newlines)))
         }
     }
 
-    /// Messages captured so far.
+    static func append(_ line: Line) {
+        lock.lock(); defer { lock.unlock() }
+        if lines.count >= maxLines {
+            let excess = maxLines / 4
+            lines.removeFirst(excess)
+            dropped += excess
+        }
+        lines.append(line)
+    }
+
+    /// The messages kept (the newest `maxLines` at most).
     public static var captured: [Line] {
         lock.lock(); defer { lock.unlock() }
         return lines
@@ -35,11 +46,13 @@ public enum LibBPFLog {
     /// Index to pass to `captured(since:)` to see only what follows.
     public static var mark: Int {
         lock.lock(); defer { lock.unlock() }
-        return lines.count
+        return dropped + lines.count
     }
 
+    /// The messages captured after `mark` that are still kept.
     public static func captured(since mark: Int) -> [Line] {
         lock.lock(); defer { lock.unlock() }
-        return mark < lines.count ? Array(lines[mark...]) : []
+        let start = max(mark - dropped, 0)
+        return start < lines.count ? Array(lines[start...]) : []
     }
 }

@@ -71,3 +71,19 @@ struct ProbePlannerTests {
         #expect(plan.choice(.contextSwitch)?.chosen != nil)
     }
 }
+
+/// The loader reads libbpf's messages since its load began to find the program a kernel refused:
+/// in a long-lived process (the test suite) that must keep working after thousands of messages.
+struct LibBPFLogTests {
+    @Test func messagesAfterAMarkStayVisiblePastTheCap() {
+        // Info level, and no "prog '…' failed": sessions loading concurrently in this process read
+        // the same log and must neither count these as warnings nor take them for a refusal.
+        for index in 0..<5_000 { LibBPFLog.append(.init(level: 1, text: "LibBPFLogTests filler \(index)")) }
+        let mark = LibBPFLog.mark
+        LibBPFLog.append(.init(level: 1, text: "LibBPFLogTests after the mark"))
+        let since = LibBPFLog.captured(since: mark).filter { $0.text.hasPrefix("LibBPFLogTests") }
+        #expect(since.map(\.text) == ["LibBPFLogTests after the mark"])
+        #expect(LibBPFLog.mark > mark)
+        #expect(LibBPFLog.captured.count <= 4_000)
+    }
+}
