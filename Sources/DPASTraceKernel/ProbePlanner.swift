@@ -290,14 +290,15 @@ public struct ProbePlanner: Sendable {
                 let arm = choices.first(where: { $0.hook == .sleeperArm })?.chosen
                 resolvesInIOSchedule = !measureOffCPUTime && (arm?.kind == .fentry || arm?.kind == .kprobe)
                 // Only the return resolves attempts: otherwise the entry (the io_schedule flag) is enough.
-                if !resolvesInIOSchedule { choice.chosen?.programs.removeAll { $0.isReturn } }
-            }
-            if hook == .ioSchedule && resolvesInIOSchedule {
-                choice.notes.append("resolves each hybrid sleep at io_schedule's return, on the poller's path: slept = a voluntary "
-                    + "context switch in io_schedule, slept time = the time off the CPU by the scheduler's own accounting; "
-                    + "the timer and context-switch tracepoints (a program run for every timer and switch on the machine) "
-                    + "are not attached (--off-cpu-time attaches them: expiry times, and the time off the CPU by the "
-                    + "monotonic clock)")
+                if !resolvesInIOSchedule {
+                    choice.chosen?.programs.removeAll { $0.isReturn }
+                } else {
+                    choice.notes.append("resolves each hybrid sleep at io_schedule's return, on the poller's path: slept = a voluntary "
+                        + "context switch in io_schedule, slept time = the time off the CPU by the scheduler's own accounting; "
+                        + "the timer and context-switch tracepoints (a program run for every timer and switch on the machine) "
+                        + "are not attached (--off-cpu-time attaches them: expiry times, and the time off the CPU by the "
+                        + "monotonic clock)")
+                }
             }
             choices.append(choice)
         }

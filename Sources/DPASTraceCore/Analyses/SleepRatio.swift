@@ -252,10 +252,9 @@ public struct SleepRatioAccumulator: Sendable {
     }
 
     /// Aggregate path: `count` identical attempts (for the kernel side's per-CPU counters).
-    public mutating func add(cpu: Int, requestedNs: UInt64, slept: Bool, actualNs: UInt64, count: UInt64 = 1,
-                             firedDuringArm: Bool = false) {
+    public mutating func add(cpu: Int, requestedNs: UInt64, slept: Bool, actualNs: UInt64, count: UInt64 = 1) {
         record(cpu: cpu, requestedNs: requestedNs, outcome: slept ? .slept : .noSleep, actualNs: actualNs, count: count,
-               firedDuringArm: firedDuringArm)
+               firedDuringArm: false)
     }
 
     /// Aggregate path: adds pre-aggregated stats for one row. A `.log2` row gives up the exact view.
