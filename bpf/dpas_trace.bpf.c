@@ -8,19 +8,22 @@
  *   request start   fentry / kprobe blk_mq_start_request, tp_btf block_rq_issue
  *                   (5.11+ and 5.10 argument lists), tracepoint block/block_rq_issue
  *   completion      tp_btf block_rq_complete, tracepoint block/block_rq_complete
- *   poll window     fentry+fexit / kprobe+kretprobe on blk_poll (<= 5.17) or blk_mq_poll
- *   sleeper armed   fentry+fexit / kprobe+kretprobe on hrtimer_sleeper_start_expires,
+ *   poll window     fentry(+fexit) / kprobe(+kretprobe) on blk_poll (<= 5.17) or blk_mq_poll
+ *   sleeper armed   fentry(+fexit) / kprobe(+kretprobe) on hrtimer_sleeper_start_expires,
  *                   tp_btf / tracepoint timer/hrtimer_start
- *   io_schedule     fentry+fexit / kprobe+kretprobe
+ *   io_schedule     fentry / kprobe
+ *   sleeper cancel  fentry / kprobe on hrtimer_cancel
  *   timer fired     tp_btf / tracepoint timer/hrtimer_expire_entry
  *   context switch  tp_btf / tracepoint sched/sched_switch
  *
  * A hybrid sleep attempt is resolved one of two ways, chosen by the planner:
- *  - on the poller's path (resolve_in_io_schedule; needs function hooks on the arm and on
- *    io_schedule): slept = a voluntary context switch inside io_schedule (the task's nvcsw),
- *    slept_ns = its time off the CPU by the scheduler's own accounting (no clock read: under
- *    emulation each is a device access), fired = the sleeper's task cleared. Nothing runs for
- *    other tasks' timers and switches.
+ *  - on the poller's path (resolve_in_io_schedule; needs function hooks on the arm, io_schedule
+ *    and hrtimer_cancel), entry probes only: the sleep loop is arm -> io_schedule (skipped when
+ *    the timer already fired) -> hrtimer_cancel, and the cancel resolves the attempt.
+ *    slept = a voluntary context switch inside io_schedule (the task's nvcsw), slept_ns = its
+ *    time off the CPU by the scheduler's own accounting (no clock read: under emulation each is
+ *    a device access), fired = the sleeper's task cleared. Nothing runs for other tasks'
+ *    switches, and no return probe (a trampoline around the whole call) is needed.
  *  - from the timer and context-switch tracepoints: slept_ns is the time off the CPU and the
  *    expiry is timed, at the price of a program run for every timer and switch on the machine.
  *
@@ -74,11 +77,13 @@ struct {
 	__type(value, u64);
 } bucket_counts SEC(".maps");
 
+/* Exact requested-ns rows, open-addressed in a per-CPU array: a hash map's lookup (hashing
+ * helper, bucket lock on insert) cost the poller more than the rest of the aggregation. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DPT_SLEEP_EXACT_MAX);
-	__type(key, u64);
-	__type(value, struct dpt_sleep_stats);
+	__type(key, u32);
+	__type(value, struct dpt_sleep_exact_row);
 } sleep_exact SEC(".maps");
 
 struct {
@@ -87,14 +92,6 @@ struct {
 	__type(key, u32);
 	__type(value, struct dpt_sleep_stats);
 } sleep_log2 SEC(".maps");
-
-/* One zeroed value: the template for new sleep_exact rows (too big for the stack). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct dpt_sleep_stats);
-} sleep_zero SEC(".maps");
 
 /* Requests started (and kept by the filters) -> start time and issuer, for completions
  * (which run in interrupt context: the current task there is not the issuer). */
@@ -130,7 +127,10 @@ struct sleep_state {
 	u8 has_exact;   /* requested_exact read from the sleeper before arming */
 	u8 rearmed;     /* armed with HRTIMER_MODE_ABS: the sleep loop's next pass */
 	u8 unowned;     /* its timer_owner entry could not be added (map full) */
-	u8 polling;     /* inside blk_poll / blk_mq_poll (kept across attempts) */
+	u8 polling;     /* inside blk_poll / blk_mq_poll (kept across attempts); on the poller's
+			 * path: entered it and not yet armed a sleeper since */
+	u8 may_rearm;   /* on the poller's path: the attempt's cancel found its task still set, so
+			 * the loop arms the same sleeper again (absolute expiry) */
 };
 
 /* Kept across polls (one lookup per poll call instead of an insert and two deletes): threads
@@ -795,6 +795,27 @@ static __always_inline void add_sleep_stats(struct dpt_sleep_stats *s, u8 slept,
 	s->hist_oversleep[b] += 1;
 }
 
+/* This CPU's exact row for a requested ns: its home slot (Fibonacci hashing) or the next free or
+ * matching one. Per-CPU slots: nothing else writes them while this program runs. */
+static __always_inline struct dpt_sleep_stats *exact_row(u64 requested)
+{
+	u32 home = (u32)((requested * 0x9E3779B97F4A7C15ULL) >> (64 - DPT_SLEEP_EXACT_SLOTS_LOG2));
+	for (u32 i = 0; i < DPT_SLEEP_EXACT_PROBES; i++) {
+		u32 slot = (home + i) & (DPT_SLEEP_EXACT_MAX - 1);
+		struct dpt_sleep_exact_row *row = bpf_map_lookup_elem(&sleep_exact, &slot);
+		if (!row)
+			return 0;
+		if (!row->used) {
+			row->used = 1;
+			row->requested_ns = requested;
+			return &row->stats;
+		}
+		if (row->requested_ns == requested)
+			return &row->stats;
+	}
+	return 0;
+}
+
 /* Resolve the attempt: aggregate it, stream it if recording, forget the timer. */
 static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 {
@@ -826,19 +847,10 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 	if (s)
 		add_sleep_stats(s, slept, slept_ns, requested, flags);
 
-	s = bpf_map_lookup_elem(&sleep_exact, &requested);
-	if (!s) {
-		u32 zero_key = 0;
-		struct dpt_sleep_stats *zero = bpf_map_lookup_elem(&sleep_zero, &zero_key);
-		/* NOEXIST may lose a race with another CPU's insert: look up either way */
-		if (zero) {
-			bpf_map_update_elem(&sleep_exact, &requested, zero, BPF_NOEXIST);
-			s = bpf_map_lookup_elem(&sleep_exact, &requested);
-		}
-		if (!s)
-			count(DPT_CNT_EXACT_OVERFLOW);
-	}
-	if (s)
+	s = exact_row(requested);
+	if (!s)
+		count(DPT_CNT_EXACT_OVERFLOW);
+	else
 		add_sleep_stats(s, slept, slept_ns, requested, flags);
 
 	if (!emit_events)
@@ -892,7 +904,7 @@ static __always_inline void finish_running(u32 tid, struct sleep_state *st)
 {
 	if (resolve_in_io_schedule) {
 		if (st->flags & DPT_F_IO_SCHEDULE) {
-			/* io_schedule's return was not seen (a probe run the kernel did not make) */
+			/* the sleep loop's cancel was not seen (a probe run the kernel did not make) */
 			count_switch_since_io_schedule(st);
 			st->flags |= DPT_F_WAKEUP_UNSEEN;
 			count(DPT_CNT_SLEEP_WAKEUP_UNSEEN);
@@ -947,6 +959,34 @@ static __always_inline struct sleep_state *tracked_state(u32 tid)
 	return st && (sleep_any_task || st->polling) ? st : 0;
 }
 
+static __always_inline u32 task_state(struct task_struct *task)
+{
+	if (bpf_core_field_exists(((struct task_struct___state_u32 *)0)->__state))
+		return BPF_CORE_READ((struct task_struct___state_u32 *)task, __state);
+	return (u32)BPF_CORE_READ((struct task_struct___state_long *)task, state);
+}
+
+/*
+ * On the poller's path there is no poll-window exit (one return probe less per poll call):
+ * the arm itself tells a hybrid sleep from the other sleepers of a thread that has polled. The
+ * hybrid loop arms in TASK_UNINTERRUPTIBLE, first with a relative expiry after entering the poll
+ * function, then the same sleeper again (absolute expiry) after its cancel found the task woken
+ * early. nanosleep, futex and poll/select timeouts sleep interruptibly; usleep_range arms
+ * absolute expiries.
+ */
+static __always_inline struct sleep_state *poller_hybrid_arm(u32 tid, struct hrtimer_sleeper *sl, u8 rearm)
+{
+	if (!task_traced(bpf_get_current_pid_tgid()))
+		return 0;
+	struct sleep_state *st = state_for(tid, false);
+	if (!st || !(rearm ? st->may_rearm && st->timer == (u64)sl : st->polling))
+		return 0;
+	if (task_state((struct task_struct *)bpf_get_current_task()) != DPT_TASK_UNINTERRUPTIBLE)
+		return 0;
+	st->polling = 0;
+	return st;
+}
+
 /* Clear an attempt, keeping what outlives it. */
 static __always_inline void reset_state(struct sleep_state *st)
 {
@@ -959,8 +999,10 @@ static __always_inline void poll_enter(void)
 {
 	count(DPT_CNT_POLL_CALLS);
 	struct sleep_state *st = state_for(current_tid(), true);
-	if (st)
-		st->polling = 1;
+	if (!st)
+		return;
+	st->polling = 1;
+	st->may_rearm = 0;
 }
 
 static __always_inline void poll_exit(void)
@@ -1039,13 +1081,13 @@ static __always_inline void start_attempt(u32 tid, struct sleep_state *st, u64 t
 static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 {
 	u32 tid = current_tid();
-	struct sleep_state *st = tracked_state(tid);
+	u8 rearm = !(mode & DPT_HRTIMER_MODE_REL);
+	struct sleep_state *st = resolve_in_io_schedule ? poller_hybrid_arm(tid, sl, rearm) : tracked_state(tid);
 	if (!st)
 		return;
 	dpas_observe(); /* DPAS: the mode decided for this I/O is in place once it sleeps */
 	if (st->active) /* re-armed by the sleep loop: the previous attempt ended */
 		finish_running(tid, st);
-	u8 rearm = !(mode & DPT_HRTIMER_MODE_REL);
 	u8 continues = rearm && st->timer == (u64)sl && st->has_exact;
 	u64 continued = st->requested_exact;
 	reset_state(st);
@@ -1061,7 +1103,7 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 			st->has_exact = 1;
 		}
 	}
-	st->arming = 1;
+	st->arming = !resolve_in_io_schedule; /* cleared by the arm's return probe, not planned then */
 	start_attempt(tid, st, (u64)sl);
 }
 
@@ -1077,12 +1119,6 @@ static __always_inline void arm_exit(void)
 	struct hrtimer_sleeper *sleeper = (struct hrtimer_sleeper *)st->timer; /* outside the CO-RE read */
 	if (!st->expires_ns)
 		st->expires_ns = BPF_CORE_READ(sleeper, timer.node.expires);
-	/* On the poller's path: the sleeper's task already cleared means its timer fired while it was
-	 * being armed, so the loop will not call io_schedule (the seed's third hunt). */
-	if (resolve_in_io_schedule && !BPF_CORE_READ(sleeper, task)) {
-		st->flags |= DPT_F_TIMER_FIRED | DPT_F_FIRED_DURING_ARM;
-		finish_sleep(tid, st);
-	}
 }
 
 SEC("fentry/hrtimer_sleeper_start_expires")
@@ -1128,37 +1164,10 @@ static __always_inline void io_schedule_enter(void)
 	}
 }
 
-/*
- * On the poller's path the attempt ends here. It slept if the task switched out voluntarily
- * (nvcsw counts a switch made with the task's state still TASK_UNINTERRUPTIBLE: its timer had not
- * woken it yet); a preemption after the wakeup counts in nivcsw and is not a sleep. The loop
- * cancels the timer next: still holding its task means it woke before its timer fired.
- */
-static __always_inline void io_schedule_exit(void)
-{
-	if (!resolve_in_io_schedule) /* the tracepoints resolve it (the planner leaves this out then) */
-		return;
-	u32 tid = current_tid();
-	struct sleep_state *st = state_for(tid, false);
-	if (!st || !st->active || !(st->flags & DPT_F_IO_SCHEDULE))
-		return;
-	count_switch_since_io_schedule(st);
-	struct hrtimer_sleeper *sleeper = (struct hrtimer_sleeper *)st->timer; /* outside the CO-RE read */
-	st->flags |= BPF_CORE_READ(sleeper, task) ? DPT_F_CANCELLED : DPT_F_TIMER_FIRED;
-	finish_sleep(tid, st);
-}
-
 SEC("fentry/io_schedule")
 int BPF_PROG(io_schedule_fentry)
 {
 	io_schedule_enter();
-	return 0;
-}
-
-SEC("fexit/io_schedule")
-int BPF_PROG(io_schedule_fexit)
-{
-	io_schedule_exit();
 	return 0;
 }
 
@@ -1169,10 +1178,54 @@ int BPF_KPROBE(io_schedule_kprobe)
 	return 0;
 }
 
-SEC("kretprobe/io_schedule")
-int BPF_KRETPROBE(io_schedule_kretprobe)
+/*
+ * On the poller's path the attempt ends at the sleep loop's hrtimer_cancel of its sleeper. It
+ * slept if the task switched out voluntarily inside io_schedule (nvcsw counts a switch made with
+ * the task's state still TASK_UNINTERRUPTIBLE: its timer had not woken it yet); a preemption
+ * after the wakeup counts in nivcsw and is not a sleep. The sleeper still holding its task means
+ * it woke before its timer fired: the loop arms it again. The loop skips io_schedule only when
+ * the task is already cleared: the timer fired while being armed (the seed's third hunt; or in
+ * the instants between the arm's return and the loop's check, which only an interrupt landing
+ * there could tell apart). A loop that calls io_schedule regardless (the seed's fix) shows such
+ * a pass as a no-sleep whose timer fired.
+ */
+static __always_inline void sleeper_cancel(u64 timer)
 {
-	io_schedule_exit();
+	if (!resolve_in_io_schedule) /* the tracepoints resolve it (the planner leaves this out then) */
+		return;
+	u32 tid = current_tid();
+	struct sleep_state *st = state_for(tid, false);
+	if (!st || !st->active || st->timer != timer)
+		return;
+	struct hrtimer_sleeper *sleeper = (struct hrtimer_sleeper *)timer; /* outside the CO-RE read */
+	u8 task_set = BPF_CORE_READ(sleeper, task) != 0;
+	if (st->flags & DPT_F_IO_SCHEDULE) {
+		count_switch_since_io_schedule(st);
+		st->flags |= task_set ? DPT_F_CANCELLED : DPT_F_TIMER_FIRED;
+	} else if (!task_set) {
+		st->flags |= DPT_F_TIMER_FIRED | DPT_F_FIRED_DURING_ARM;
+	} else {
+		/* the loop called io_schedule but its probe run was not made: slept unknown */
+		st->flags |= DPT_F_CANCELLED | DPT_F_WAKEUP_UNSEEN;
+		count(DPT_CNT_SLEEP_WAKEUP_UNSEEN);
+	}
+	if (emit_events && !st->expires_ns)
+		st->expires_ns = BPF_CORE_READ(sleeper, timer.node.expires);
+	st->may_rearm = task_set;
+	finish_sleep(tid, st);
+}
+
+SEC("fentry/hrtimer_cancel")
+int BPF_PROG(cancel_fentry, struct hrtimer *timer)
+{
+	sleeper_cancel((u64)timer);
+	return 0;
+}
+
+SEC("kprobe/hrtimer_cancel")
+int BPF_KPROBE(cancel_kprobe, struct hrtimer *timer)
+{
+	sleeper_cancel((u64)timer);
 	return 0;
 }
 

@@ -35,8 +35,10 @@ enum dpt_counter {
 	DPT_CNT_COUNT = 16,
 };
 
-/* Rows of the sleep aggregate: exact requested ns (hash) and log2 rows (array). */
-#define DPT_SLEEP_EXACT_MAX 256
+/* Rows of the sleep aggregate: exact requested ns (open-addressed table) and log2 rows (array). */
+#define DPT_SLEEP_EXACT_SLOTS_LOG2 8
+#define DPT_SLEEP_EXACT_MAX (1 << DPT_SLEEP_EXACT_SLOTS_LOG2)
+#define DPT_SLEEP_EXACT_PROBES 16 /* slots tried from a value's home slot before it counts as overflow */
 #define DPT_SLEEP_LOG2_ROWS 64
 
 struct dpt_sleep_stats {
@@ -53,6 +55,14 @@ struct dpt_sleep_stats {
 	dpt_agg_u64 oversleep_ns_max;
 	dpt_agg_u64 hist_slept[DPT_AGG_HIST_BINS];    /* slept_ns of slept attempts, dpt_hist_bin */
 	dpt_agg_u64 hist_oversleep[DPT_AGG_HIST_BINS]; /* oversleep of slept attempts, dpt_hist_bin */
+};
+
+/* A slot of the exact table (BPF_MAP_TYPE_PERCPU_ARRAY "sleep_exact"): each CPU places a value
+ * in its own slots, so the same value may sit in different slots on different CPUs. */
+struct dpt_sleep_exact_row {
+	dpt_agg_u64 requested_ns;
+	dpt_agg_u64 used; /* 0: a free slot */
+	struct dpt_sleep_stats stats;
 };
 
 /* Key of the bucket aggregate (hash "bucket_counts", value: u64 count per CPU). */

@@ -211,39 +211,35 @@ extension TraceSession {
             snap.buckets[key] = u64s
         }
 
-        let statsSize = MemoryLayout<dpt_sleep_stats>.stride
-        let stride = (statsSize + 7) & ~7
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: stride * cpus, alignment: 8)
-        defer { raw.deallocate() }
-        func readStats() -> [KernelSnapshot.SleepStatsValue] {
-            (0..<cpus).map { cpu in
-                let s = (raw + cpu * stride).load(as: dpt_sleep_stats.self)
-                var v = KernelSnapshot.SleepStatsValue()
-                v.attempts = s.attempts; v.slept = s.slept; v.noSleep = s.no_sleep; v.wokeEarly = s.woke_early
-                v.ioSchedule = s.io_schedule; v.firedDuringArm = s.fired_during_arm; v.cancelled = s.cancelled
-                v.sleptSum = s.slept_ns_sum; v.sleptMax = s.slept_ns_max
-                v.oversleepSum = s.oversleep_ns_sum; v.oversleepMax = s.oversleep_ns_max
-                withUnsafeBytes(of: s.hist_slept) { v.sleptBins = Array($0.bindMemory(to: UInt64.self)) }
-                withUnsafeBytes(of: s.hist_oversleep) { v.oversleepBins = Array($0.bindMemory(to: UInt64.self)) }
-                return v
-            }
+        func value(_ s: dpt_sleep_stats) -> KernelSnapshot.SleepStatsValue {
+            var v = KernelSnapshot.SleepStatsValue()
+            v.attempts = s.attempts; v.slept = s.slept; v.noSleep = s.no_sleep; v.wokeEarly = s.woke_early
+            v.ioSchedule = s.io_schedule; v.firedDuringArm = s.fired_during_arm; v.cancelled = s.cancelled
+            v.sleptSum = s.slept_ns_sum; v.sleptMax = s.slept_ns_max
+            v.oversleepSum = s.oversleep_ns_sum; v.oversleepMax = s.oversleep_ns_max
+            withUnsafeBytes(of: s.hist_slept) { v.sleptBins = Array($0.bindMemory(to: UInt64.self)) }
+            withUnsafeBytes(of: s.hist_oversleep) { v.oversleepBins = Array($0.bindMemory(to: UInt64.self)) }
+            return v
         }
+        let rowStride = (MemoryLayout<dpt_sleep_exact_row>.stride + 7) & ~7
+        let statsStride = (MemoryLayout<dpt_sleep_stats>.stride + 7) & ~7
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(rowStride, statsStride) * cpus, alignment: 8)
+        defer { raw.deallocate() }
 
-        var exactKey: UInt64 = 0
-        var nextExact: UInt64 = 0
-        first = true
-        while withUnsafeMutablePointer(to: &exactKey, { current in
-            bpf_map_get_next_key(exact, first ? nil : UnsafeRawPointer(current), &nextExact) == 0
-        }) {
-            first = false
-            exactKey = nextExact
-            guard bpf_map_lookup_elem(exact, &exactKey, raw) == 0 else { continue }
-            snap.sleepExact[exactKey] = readStats()
+        // Each CPU keeps its own slots: gather a value's row from wherever each CPU put it.
+        for slot in 0..<UInt32(DPT_SLEEP_EXACT_MAX) {
+            var key = slot
+            guard bpf_map_lookup_elem(exact, &key, raw) == 0 else { continue }
+            for cpu in 0..<cpus {
+                let row = (raw + cpu * rowStride).load(as: dpt_sleep_exact_row.self)
+                guard row.used != 0 else { continue }
+                snap.sleepExact[row.requested_ns, default: Array(repeating: .init(), count: cpus)][cpu] = value(row.stats)
+            }
         }
         for row in 0..<UInt32(DPT_SLEEP_LOG2_ROWS) {
             var key = row
             guard bpf_map_lookup_elem(log2, &key, raw) == 0 else { continue }
-            let values = readStats()
+            let values = (0..<cpus).map { value((raw + $0 * statsStride).load(as: dpt_sleep_stats.self)) }
             if values.contains(where: { $0.attempts > 0 }) { snap.sleepLog2[Int(row)] = values }
         }
         snap.dpas = dpasSnapshot()

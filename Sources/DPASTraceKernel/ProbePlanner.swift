@@ -6,17 +6,18 @@ import Foundation
 public enum Hook: String, CaseIterable, Sendable {
     case requestStart = "request start"
     case requestDone = "request completion"
-    case pollWindow = "poll window (entry/exit)"
+    case pollWindow = "poll window"
     case sleeperArm = "hybrid sleep: sleeper armed"
     case ioSchedule = "hybrid sleep: io_schedule"
+    case sleeperCancel = "hybrid sleep: sleeper cancelled"
     case timerExpire = "hybrid sleep: timer fired"
     case contextSwitch = "hybrid sleep: context switch"
     case dpasMode = "DPAS mode transitions"
 
     /// Hooks that only matter where hybrid polling exists.
-    var isSleepHook: Bool {
+    public var isSleepHook: Bool {
         switch self {
-        case .pollWindow, .sleeperArm, .ioSchedule, .timerExpire, .contextSwitch: true
+        case .pollWindow, .sleeperArm, .ioSchedule, .sleeperCancel, .timerExpire, .contextSwitch: true
         default: false
         }
     }
@@ -28,7 +29,8 @@ public enum Hook: String, CaseIterable, Sendable {
         case .requestDone: "no completion latency (RQ_DONE events); bucket counts are unaffected"
         case .pollWindow: "hybrid sleeps cannot be told apart from other sleepers: sleep-ratio has nothing to measure"
         case .ioSchedule: "the io_schedule flag is unknown; slept/no-sleep is unaffected (judged by the context-switch tracepoint)"
-        case .sleeperArm, .timerExpire, .contextSwitch: "hybrid sleeps cannot be classified: sleep-ratio has nothing to measure"
+        case .sleeperArm, .sleeperCancel, .timerExpire, .contextSwitch:
+            "hybrid sleeps cannot be classified: sleep-ratio has nothing to measure"
         case .dpasMode:
             "mode changes are seen only at request starts and sleeper arming; no PAS per-bucket state (sleep-ratio --pas)"
         }
@@ -39,7 +41,7 @@ extension Hook {
     /// What sleep-ratio reads: the sleep hooks with their optional io_schedule flag, and
     /// the DPAS mode hook only for --pas. No request hooks: its table does not use them.
     public static func forSleepRatio(pas: Bool) -> Set<Hook> {
-        let sleep: Set<Hook> = [.pollWindow, .sleeperArm, .ioSchedule, .timerExpire, .contextSwitch]
+        let sleep = Set(Hook.allCases.filter(\.isSleepHook))
         return pas ? sleep.union([.dpasMode]) : sleep
     }
 
@@ -88,10 +90,11 @@ public struct ProbePlan: Sendable {
     }
 
     public var choices: [Choice]
-    /// Hybrid sleep attempts are resolved at io_schedule's return, on the poller's path (slept: a
-    /// voluntary context switch in io_schedule; slept_ns: the scheduler's account of the time off
-    /// the CPU), so the timer and context-switch tracepoints, which run for every timer and switch
-    /// on the machine, are not planned. False: they are, and time the sleep and the expiry.
+    /// Hybrid sleep attempts are resolved on the poller's path, by entry probes only: slept = a
+    /// voluntary context switch in io_schedule, slept_ns = the scheduler's account of the time off
+    /// the CPU, resolved at the sleep loop's hrtimer_cancel. The timer and context-switch
+    /// tracepoints, which run for every timer and switch on the machine, and the return probes of
+    /// the poll window and the arm are not planned. False: they are, and time the sleep and expiry.
     public var resolvesInIOSchedule = false
 
     /// The plan as the dump and `dpas-trace plan` show it.
@@ -105,7 +108,7 @@ public struct ProbePlan: Sendable {
                 lost = "nothing lost: this kernel never sleeps in the poll path, so sleep-ratio has nothing to measure"
             }
             if choice.hook == .ioSchedule && resolvesInIOSchedule && choice.status != .attached {
-                lost = "hybrid sleeps cannot be classified: they are resolved at io_schedule's return"
+                lost = "hybrid sleeps cannot be classified: slept is judged by a switch inside io_schedule"
             }
             if choice.hook == .dpasMode, let reason = choice.unavailableReason, reason.hasPrefix("not a DPAS kernel") {
                 lost = "nothing lost: there is no DPAS state to observe; modes says so"
@@ -178,12 +181,15 @@ public struct ProbePlanner: Sendable {
                 ProbeCandidate(kind: .kprobe, target: target, programs: [("arm_enter_kprobe", false), ("arm_exit_kretprobe", true)]),
             ] + Self.tracepointPair("timer:hrtimer_start", btf: "hrtimer_start_btf", classic: "hrtimer_start_tp")
         case .ioSchedule:
-            // The return resolves the attempt when the arm has a function hook (see resolvesInIOSchedule).
             return [
-                ProbeCandidate(kind: .fentry, target: "io_schedule",
-                               programs: [("io_schedule_fentry", false), ("io_schedule_fexit", true)]),
-                ProbeCandidate(kind: .kprobe, target: "io_schedule",
-                               programs: [("io_schedule_kprobe", false), ("io_schedule_kretprobe", true)]),
+                ProbeCandidate(kind: .fentry, target: "io_schedule", programs: [("io_schedule_fentry", false)]),
+                ProbeCandidate(kind: .kprobe, target: "io_schedule", programs: [("io_schedule_kprobe", false)]),
+            ]
+        case .sleeperCancel:
+            // Planned only on the poller's path (see resolvesInIOSchedule): it ends each attempt.
+            return [
+                ProbeCandidate(kind: .fentry, target: "hrtimer_cancel", programs: [("cancel_fentry", false)]),
+                ProbeCandidate(kind: .kprobe, target: "hrtimer_cancel", programs: [("cancel_kprobe", false)]),
             ]
         // These fire for every timer and context switch on the machine: the raw (tp_btf) form spares
         // the kernel formatting a classic tracepoint record on each hit.
@@ -240,7 +246,9 @@ public struct ProbePlanner: Sendable {
         var choices: [ProbePlan.Choice] = []
         var resolvesInIOSchedule = false
         for hook in Hook.allCases where hooks.contains(hook) {
-            if resolvesInIOSchedule && (hook == .timerExpire || hook == .contextSwitch) { continue }
+            // Each design plans its own hooks: the poller's path ends attempts at the sleeper's cancel,
+            // the tracepoints at the timer's expiry and the context switches.
+            if resolvesInIOSchedule ? (hook == .timerExpire || hook == .contextSwitch) : hook == .sleeperCancel { continue }
             var choice = ProbePlan.Choice(hook: hook, chosen: nil, rejected: [])
             if hook == .dpasMode, let reason = DPASState.unavailableReason(facts) {
                 choice.unavailableReason = reason
@@ -286,18 +294,24 @@ public struct ProbePlanner: Sendable {
                 choice.chosen = nil
                 choice.unavailableReason = "needs the poll window hook, which is unavailable"
             }
-            if hook == .ioSchedule, choice.chosen != nil {
+            if hook == .ioSchedule, let chosen = choice.chosen {
                 let arm = choices.first(where: { $0.hook == .sleeperArm })?.chosen
-                resolvesInIOSchedule = !measureOffCPUTime && (arm?.kind == .fentry || arm?.kind == .kprobe)
-                // Only the return resolves attempts: otherwise the entry (the io_schedule flag) is enough.
-                if !resolvesInIOSchedule {
-                    choice.chosen?.programs.removeAll { $0.isReturn }
-                } else {
-                    choice.notes.append("resolves each hybrid sleep at io_schedule's return, on the poller's path: slept = a voluntary "
-                        + "context switch in io_schedule, slept time = the time off the CPU by the scheduler's own accounting; "
-                        + "the timer and context-switch tracepoints (a program run for every timer and switch on the machine) "
-                        + "are not attached (--off-cpu-time attaches them: expiry times, and the time off the CPU by the "
-                        + "monotonic clock)")
+                let functionHooks: Set<ProbeCandidate.Kind> = [.fentry, .kprobe]
+                let cancelUsable = hooks.contains(.sleeperCancel)
+                    && candidates(for: .sleeperCancel).contains { unusable($0) == nil }
+                resolvesInIOSchedule = !measureOffCPUTime && functionHooks.contains(chosen.kind)
+                    && arm.map { functionHooks.contains($0.kind) } == true && cancelUsable
+                if resolvesInIOSchedule {
+                    // Entry probes only: the return probes of the poll window and the arm belong to the
+                    // tracepoint design (the arm's edge for 'fired while arming', the window's end).
+                    for index in choices.indices where choices[index].hook == .pollWindow || choices[index].hook == .sleeperArm {
+                        choices[index].chosen?.programs.removeAll { $0.isReturn }
+                    }
+                    choice.notes.append("hybrid sleeps are resolved on the poller's path, by entry probes only: slept = a "
+                        + "voluntary context switch in io_schedule, slept time = the time off the CPU by the scheduler's own "
+                        + "accounting, resolved at the sleep loop's hrtimer_cancel; the timer and context-switch tracepoints "
+                        + "(a program run for every timer and switch on the machine) are not attached (--off-cpu-time "
+                        + "attaches them: expiry times, and the time off the CPU by the monotonic clock)")
                 }
             }
             choices.append(choice)

@@ -49,9 +49,10 @@ struct AttachTypeOptions: ParsableArguments {
     @Flag(name: .long, help: ArgumentHelp(
         "Time hybrid sleeps off the CPU with the context-switch and timer tracepoints, even where the poller's own "
         + "path can resolve them.",
-        discussion: "By default, where the sleeper's arm and io_schedule have function hooks (fentry or kprobe), a "
-        + "sleep is judged at io_schedule's return: slept = a voluntary context switch, slept time = the time off "
-        + "the CPU by the scheduler's own accounting, no expiry time. This flag adds programs that run at every "
+        discussion: "By default, where the sleeper's arm, io_schedule and hrtimer_cancel have function hooks (fentry or "
+        + "kprobe), a sleep is judged on the poller's path by entry probes: slept = a voluntary context switch inside "
+        + "io_schedule, slept time = the time off the CPU by the scheduler's own accounting, no expiry time. This flag "
+        + "adds return probes and programs that run at every "
         + "timer and context switch on the machine, for the moment the timer fired and the time off the CPU by "
         + "the monotonic clock."))
     var offCPUTime = false
@@ -266,7 +267,7 @@ enum PlanText {
 /// accumulators and renderers as the offline path, so live tables and reports agree.
 extension Live {
     /// The hooks whose absence sleep-ratio reports beside its table (those not planned are not missing).
-    static let sleepHooks: [Hook] = [.pollWindow, .sleeperArm, .ioSchedule, .timerExpire, .contextSwitch]
+    static let sleepHooks = Hook.allCases.filter(\.isSleepHook)
 
     /// `pas`: also collect DPAS's PAS per-bucket state (PAS_STATE events) and show it after the table.
     static func sleepRatio(_ options: LiveOptions, perCPU: Bool, json: Bool, pas: Bool = false) throws {

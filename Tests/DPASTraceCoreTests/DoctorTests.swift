@@ -32,7 +32,7 @@ import Testing
         for (knob, value) in knobs { settings[SnapshotKeys.queue(device, knob)] = value }
         // What dpas-kernel.md lists for the DPAS tree's kallsyms: the hybrid functions are inlined.
         let present: Set = ["blk_mq_poll", "blk_mq_start_request", "blk_mq_poll_stats_bkt",
-                            "hrtimer_sleeper_start_expires", "io_schedule", "irq_poll_switch"]
+                            "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "irq_poll_switch"]
         for symbol in SnapshotKeys.symbols {
             settings[SnapshotKeys.symbol(symbol)] = present.contains(symbol) ? "present" : "absent"
         }
@@ -193,11 +193,11 @@ import Testing
         let sleep = try Self.finding(report, "hook_hybrid_sleep")
         #expect(sleep.severity == .ok)
         #expect(sleep.detail.contains("inlined into blk_poll"))
-        #expect(sleep.detail.contains("kprobe+kretprobe hrtimer_sleeper_start_expires"))
+        #expect(sleep.detail.contains("kprobe hrtimer_sleeper_start_expires"))
         #expect(!sleep.detail.contains("hrtimer_start,"), "the arm's kprobe starts attempts: \(sleep.detail)")
-        // The arm and io_schedule hooked: sleeps end at io_schedule's return, no timer or switch tracepoint.
-        #expect(sleep.detail.contains("kprobe+kretprobe io_schedule"))
-        #expect(sleep.detail.contains("io_schedule's return"))
+        // The arm, io_schedule and hrtimer_cancel hooked: sleeps end at the loop's cancel, no timer or switch tracepoint.
+        #expect(sleep.detail.contains("kprobe io_schedule, kprobe hrtimer_cancel"))
+        #expect(sleep.detail.contains("entry probes") && sleep.detail.contains("hrtimer_cancel"))
         #expect(!sleep.detail.contains("tp_btf sched_switch") && !sleep.detail.contains("hrtimer_expire_entry"), "\(sleep.detail)")
         #expect(try Self.finding(report, "hook_poll").title == "Poll loop: kprobe on blk_poll")
         // Without io_schedule the timer and switch tracepoints judge the sleep; without BTF, classic ones.

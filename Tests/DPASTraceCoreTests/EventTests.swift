@@ -98,7 +98,7 @@ import Testing
                                            firedNs: 0, sleptNs: 250, outcome: .slept, flags: [.ioScheduleCalled, .cancelled])
         #expect(sleep.describe() == "0.000000005 cpu 0 pid 1/2 hybrid_sleep requested 100 ns slept slept 250 ns "
             + "armed 1 expires 101 never fired [io_schedule|cancelled]")
-        // Resolved at io_schedule's return: fired, but the expiry was not timed.
+        // Resolved on the poller's path: fired, but the expiry was not timed.
         let timed = TraceEvent.hybridSleep(ts: 5, cpu: 0, pid: 1, tid: 2, requestedNs: 100, armedNs: 1, expiresNs: 101,
                                            firedNs: 0, sleptNs: 0, outcome: .noSleep,
                                            flags: [.timerFired, .firedDuringArm, .resolvedInIOSchedule])

@@ -201,7 +201,7 @@ struct KernelSessionTests {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
         if let reason = flavor.unavailableReason { return skip(reason) }
         var options = TraceSession.Options(forceSleepTracepoints: true)
-        options.measureOffCPUTime = true // the tracepoints are planned even where io_schedule's return could resolve sleeps
+        options.measureOffCPUTime = true // the tracepoints are planned even where the poller's path could resolve sleeps
         let session = try TraceSession(options: flavor.options(options))
         let linkIDs = session.linkIDs, programIDs = session.programIDs
         for hook in TracepointFlavor.hooks {
@@ -396,9 +396,9 @@ extension KernelSessionTests {
     @Test func kprobeProgramsPassTheVerifier() throws {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
         let kprobePrograms = ["rq_start_kprobe", "poll_enter_kprobe", "poll_exit_kretprobe", "arm_enter_kprobe",
-                              "arm_exit_kretprobe", "io_schedule_kprobe", "io_schedule_kretprobe"]
+                              "arm_exit_kretprobe", "io_schedule_kprobe", "cancel_kprobe"]
         #expect(TraceSession.verifierCheck(programs: kprobePrograms) == nil)
-        // With attempts resolved at io_schedule's return (5.10's default plan), where other code is live.
+        // With attempts resolved on the poller's path (5.10's default plan), where other code is live.
         #expect(TraceSession.verifierCheck(programs: kprobePrograms) { try $0.set("resolve_in_io_schedule", UInt8(1)) } == nil)
         // The classic-tracepoint request path (what a kernel without BTF would use) too.
         #expect(TraceSession.verifierCheck(programs: ["rq_issue_tp", "rq_done_tp"]) == nil)

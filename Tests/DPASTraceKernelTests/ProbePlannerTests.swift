@@ -3,13 +3,13 @@ import DPASTraceCore
 import Testing
 
 /// The planner's choice of how hybrid sleeps are resolved, on the facts of a 5.10-like kernel
-/// (hybrid polling, kprobes, the poll, arm and io_schedule symbols) built from this machine's.
+/// (hybrid polling, kprobes, the poll, arm, io_schedule and hrtimer_cancel symbols) built from this machine's.
 struct ProbePlannerTests {
     private func pollingKernelFacts() -> KernelFacts {
         var facts = KernelFacts.gather(mountTracefs: false)
         facts.hasHybridPolling = true
         facts.hasKprobes = true
-        for function in ["blk_poll", "hrtimer_sleeper_start_expires", "io_schedule"] {
+        for function in ["blk_poll", "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel"] {
             facts.symbols[function] = 0xffff_ffff_8100_0000
         }
         // The timer and switch hooks: raw tracepoints, as 5.10 offers them.
@@ -26,17 +26,34 @@ struct ProbePlannerTests {
         return planner
     }
 
-    @Test func theIOScheduleReturnResolvesSleepsWhereTheArmHasAFunctionHook() throws {
+    @Test func thePollersPathResolvesSleepsWithEntryProbesOnly() throws {
         let plan = planner(pollingKernelFacts()).plan()
         #expect(plan.resolvesInIOSchedule)
         let hooks = plan.choices.map(\.hook)
         #expect(!hooks.contains(.timerExpire) && !hooks.contains(.contextSwitch), "\(hooks)")
+        // No return probe anywhere: each would wrap every poll call, arm or io_schedule.
+        let programs = plan.choices.compactMap(\.chosen).flatMap(\.programs)
+        #expect(!programs.contains { $0.isReturn }, "\(programs.map(\.name))")
+        #expect(plan.choice(.pollWindow)?.chosen?.programs.map(\.name) == ["poll_enter_kprobe"])
+        #expect(plan.choice(.sleeperArm)?.chosen?.programs.map(\.name) == ["arm_enter_kprobe"])
+        #expect(plan.choice(.sleeperCancel)?.chosen?.programs.map(\.name) == ["cancel_kprobe"])
         let ioSchedule = try #require(plan.choice(.ioSchedule))
-        #expect(ioSchedule.chosen?.programs.map(\.name) == ["io_schedule_kprobe", "io_schedule_kretprobe"])
-        #expect(ioSchedule.notes.contains { $0.contains("io_schedule's return") && $0.contains("--off-cpu-time") })
+        #expect(ioSchedule.chosen?.programs.map(\.name) == ["io_schedule_kprobe"])
+        #expect(ioSchedule.notes.contains { $0.contains("hrtimer_cancel") && $0.contains("--off-cpu-time") })
         // Not attached (this is only a plan): losing it loses the classification, and says so.
         let entry = try #require(plan.entries.first { $0.hook == Hook.ioSchedule.rawValue })
         #expect(entry.cost?.contains("cannot be classified") == true, "\(entry.cost ?? "nil")")
+    }
+
+    @Test func withoutACancelHookTheTracepointsResolve() throws {
+        var facts = pollingKernelFacts()
+        facts.symbols["hrtimer_cancel"] = nil
+        let plan = planner(facts).plan()
+        #expect(!plan.resolvesInIOSchedule)
+        #expect(plan.choice(.sleeperCancel) == nil, "planned only on the poller's path")
+        #expect(plan.choice(.sleeperArm)?.chosen?.programs.map(\.name) == ["arm_enter_kprobe", "arm_exit_kretprobe"])
+        #expect(plan.choice(.pollWindow)?.chosen?.programs.map(\.name) == ["poll_enter_kprobe", "poll_exit_kretprobe"])
+        #expect(plan.choice(.contextSwitch)?.chosen != nil && plan.choice(.timerExpire)?.chosen != nil)
     }
 
     @Test func offCPUTimeKeepsTheTimerAndSwitchTracepoints() throws {
@@ -46,8 +63,8 @@ struct ProbePlannerTests {
         #expect(!plan.resolvesInIOSchedule)
         #expect(plan.choice(.timerExpire)?.chosen?.kind == .tpBTF)
         #expect(plan.choice(.contextSwitch)?.chosen?.kind == .tpBTF)
-        // io_schedule's entry only: its return would resolve nothing.
         #expect(plan.choice(.ioSchedule)?.chosen?.programs.map(\.name) == ["io_schedule_kprobe"])
+        #expect(plan.choice(.sleeperCancel) == nil)
         #expect(plan.choice(.ioSchedule)?.chosen?.attachType == "kprobe")
         let entry = try #require(plan.entries.first { $0.hook == Hook.ioSchedule.rawValue })
         #expect(entry.cost?.contains("io_schedule flag is unknown") == true, "\(entry.cost ?? "nil")")

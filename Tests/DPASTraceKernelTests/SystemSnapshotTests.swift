@@ -60,7 +60,7 @@ struct FakeSystem {
     ]
 
     static let dpasSymbols = ["blk_mq_poll", "blk_mq_start_request", "blk_mq_poll_stats_bkt",
-                              "hrtimer_sleeper_start_expires", "io_schedule", "irq_poll_switch",
+                              "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "irq_poll_switch",
                               "register_kprobe", "__traceiter_block_rq_issue", "__traceiter_hrtimer_start",
                               "__traceiter_hrtimer_expire_entry",
                               "__traceiter_sched_switch"]

@@ -80,7 +80,8 @@ enum dpt_pas_result {
 #define DPT_F_EXPIRY_UNSEEN     (1u << 12) /* HYBRID_SLEEP: the timer had fired (the sleeper's task was
                                              cleared) when the task came back, but its expiry was not
                                              seen: timer_fired_ns is the timer's expiry time */
-#define DPT_F_RESOLVED_IN_IO_SCHEDULE (1u << 13) /* HYBRID_SLEEP: resolved on the poller's path: slept = a
+#define DPT_F_RESOLVED_IN_IO_SCHEDULE (1u << 13) /* HYBRID_SLEEP: resolved on the poller's path (at the
+                                             sleep loop's hrtimer_cancel): slept = a
                                              voluntary context switch inside io_schedule, slept_ns = the
                                              time off the CPU by the scheduler's accounting (rq_clock_task);
                                              the expiry is not timed (timer_fired_ns 0) */

@@ -505,14 +505,16 @@ public enum Doctor {
 
         // The hybrid sleep.
         // An attempt starts at the sleeper's arm where that function can be hooked; hrtimer_start
-        // (which fires for every timer) is the fallback. With io_schedule hooked too, the attempt
-        // ends at its return and the timer and switch tracepoints are not needed.
+        // (which fires for every timer) is the fallback. With io_schedule and hrtimer_cancel hooked
+        // too, the attempt ends at the sleep loop's cancel and the timer and switch tracepoints are
+        // not needed.
         let armHooked = kprobes && has("hrtimer_sleeper_start_expires")
-        let pollerPath = armHooked && has("io_schedule")
+        let pollerPath = armHooked && has("io_schedule") && has("hrtimer_cancel")
         let timerTracepoints = pollerPath ? []
             : ((armHooked ? [] : ["hrtimer_start"]) + ["hrtimer_expire_entry", "sched_switch"]).filter(tracepoint)
         let judged = pollerPath
-            ? "slept vs no-sleep is judged at io_schedule's return (a voluntary context switch while the sleeper is armed); "
+            ? "slept vs no-sleep is judged on the poller's path by entry probes (a voluntary context switch inside io_schedule, "
+                + "resolved at the sleep loop's hrtimer_cancel); "
                 + "--off-cpu-time adds the timer and sched_switch tracepoints for expiry times"
             : "slept vs no-sleep is judged by a real sched_switch while the sleeper is armed"
         if release.map({ !$0.hasHybridPolling }) == true {
@@ -525,7 +527,9 @@ public enum Doctor {
                                           detail: "blk_mq_poll_hybrid is a real symbol here; \(judged)."))
         } else {
             let inlined = has("blk_mq_poll_hybrid") ? "blk_mq_poll_hybrid exists but kprobes are unavailable" : "blk_mq_poll_hybrid is not in kallsyms ⇒ inlined into \(pollFunction ?? "the poll function")"
-            let pieces = (kprobes ? ["hrtimer_sleeper_start_expires", "io_schedule"].filter(has).map { "kprobe+kretprobe \($0)" } : [])
+            let functions = pollerPath ? ["hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel"]
+                : ["hrtimer_sleeper_start_expires", "io_schedule"]
+            let pieces = (kprobes ? functions.filter(has).map { "kprobe \($0)" } : [])
                 + timerTracepoints.map { "\(btf ? "tp_btf" : "tracepoint") \($0)" }
             let complete = pollerPath || ((armHooked || timerTracepoints.contains("hrtimer_start")) && timerTracepoints.contains("sched_switch"))
             findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: complete ? .ok : .warning,

@@ -27,7 +27,7 @@ public enum SnapshotKeys {
     /// a probe plan can get; absent means inlined, renamed or removed.
     public static let symbols = [
         "blk_mq_poll_hybrid", "blk_mq_poll_hybrid_sleep", "blk_poll", "blk_mq_poll",
-        "hrtimer_sleeper_start_expires", "io_schedule", "blk_mq_start_request",
+        "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "blk_mq_start_request",
         "blk_mq_poll_stats_bkt", "irq_poll_switch",
     ]
 
