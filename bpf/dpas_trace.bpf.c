@@ -969,7 +969,8 @@ static __always_inline u32 task_state(struct task_struct *task)
 /*
  * On the poller's path there is no poll-window exit (one return probe less per poll call):
  * the arm itself tells a hybrid sleep from the other sleepers of a thread that has polled. The
- * hybrid loop arms in TASK_UNINTERRUPTIBLE, first with a relative expiry after entering the poll
+ * hybrid loop arms in TASK_UNINTERRUPTIBLE (or TASK_RUNNING already, when another poller completed
+ * its request and woke it in between), first with a relative expiry after entering the poll
  * function, then the same sleeper again (absolute expiry) after its cancel found the task woken
  * early. nanosleep, futex and poll/select timeouts sleep interruptibly; usleep_range arms
  * absolute expiries.
@@ -981,7 +982,7 @@ static __always_inline struct sleep_state *poller_hybrid_arm(u32 tid, struct hrt
 	struct sleep_state *st = state_for(tid, false);
 	if (!st || !(rearm ? st->may_rearm && st->timer == (u64)sl : st->polling))
 		return 0;
-	if (task_state((struct task_struct *)bpf_get_current_task()) != DPT_TASK_UNINTERRUPTIBLE)
+	if (task_state((struct task_struct *)bpf_get_current_task()) & DPT_TASK_INTERRUPTIBLE)
 		return 0;
 	st->polling = 0;
 	return st;
@@ -1218,6 +1219,10 @@ static __always_inline void sleeper_cancel(u64 timer)
 SEC("fentry/hrtimer_cancel")
 int BPF_PROG(cancel_fentry, struct hrtimer *timer)
 {
+	/* Most cancels are other timers' (the tick's, at every idle exit: on the waking poller's way
+	 * back too): a load rules them out, cheaper than the map lookup. */
+	if ((u64)timer->function != hrtimer_wakeup_addr)
+		return 0;
 	sleeper_cancel((u64)timer);
 	return 0;
 }

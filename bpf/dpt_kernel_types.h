@@ -100,7 +100,7 @@ struct task_struct___state_long {
 	long state;
 } __pai;
 
-#define DPT_TASK_UNINTERRUPTIBLE 2
+#define DPT_TASK_INTERRUPTIBLE 1
 
 /* The hybrid-poll sleeper: the timer is its first member, so &sl->timer == sl. */
 struct hrtimer_sleeper {

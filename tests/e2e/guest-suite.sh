@@ -31,7 +31,7 @@ plan() {
 
 # Hybrid mode: live sleep-ratio and record over the same window as the counter. The live one times
 # sleeps off the CPU with the classic timer and context-switch tracepoints (--off-cpu-time --avoid
-# tp_btf), the recording resolves them at io_schedule's return (the default here): two independent
+# tp_btf), the recording resolves them on the poller's path (the default here): two independent
 # ways to tell a sleep; the host compares their counts, and each against the counter.
 hybrid() {
 	lab_configure /lab/scenarios/hybrid.conf
