@@ -842,15 +842,16 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 	if (flags & DPT_F_REARMED)
 		count(DPT_CNT_SLEEP_REARMED);
 
-	u32 row = dpt_ilog2(requested) & (DPT_SLEEP_LOG2_ROWS - 1);
-	struct dpt_sleep_stats *s = bpf_map_lookup_elem(&sleep_log2, &row);
-	if (s)
-		add_sleep_stats(s, slept, slept_ns, requested, flags);
-
-	s = exact_row(requested);
-	if (!s)
+	/* One row per attempt (each a few KB: under emulation every page touched costs a software
+	 * page walk): its exact row, or its log2 row once the exact table is full. The reader folds
+	 * the exact rows into the log2 rows. */
+	struct dpt_sleep_stats *s = exact_row(requested);
+	if (!s) {
 		count(DPT_CNT_EXACT_OVERFLOW);
-	else
+		u32 row = dpt_ilog2(requested) & (DPT_SLEEP_LOG2_ROWS - 1);
+		s = bpf_map_lookup_elem(&sleep_log2, &row);
+	}
+	if (s)
 		add_sleep_stats(s, slept, slept_ns, requested, flags);
 
 	if (!emit_events)

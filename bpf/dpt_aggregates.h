@@ -35,7 +35,8 @@ enum dpt_counter {
 	DPT_CNT_COUNT = 16,
 };
 
-/* Rows of the sleep aggregate: exact requested ns (open-addressed table) and log2 rows (array). */
+/* Rows of the sleep aggregate: exact requested ns (open-addressed table) and log2 rows (array),
+ * each attempt in one of them: its log2 row only when the exact table had no slot for it. */
 #define DPT_SLEEP_EXACT_SLOTS_LOG2 8
 #define DPT_SLEEP_EXACT_MAX (1 << DPT_SLEEP_EXACT_SLOTS_LOG2)
 #define DPT_SLEEP_EXACT_PROBES 16 /* slots tried from a value's home slot before it counts as overflow */

@@ -11,7 +11,8 @@ public struct KernelSnapshot: Sendable {
     public var buckets: [BucketKeyValue: [UInt64]]
     /// requested ns → per-CPU stats
     public var sleepExact: [UInt64: [SleepStatsValue]]
-    /// log2 row → per-CPU stats
+    /// log2 row → per-CPU stats, every attempt (the kernel keeps only those without an exact row
+    /// there; the exact rows are folded in when read)
     public var sleepLog2: [Int: [SleepStatsValue]]
     /// DPAS mode state and per-mode counts (empty on stock kernels).
     public var dpas = DPASSnapshot()
@@ -43,6 +44,21 @@ public struct KernelSnapshot: Sendable {
                 d.oversleepBins[i] &-= earlier.oversleepBins[i]
             }
             return d
+        }
+
+        /// Both rows' counts together (maxima: the larger).
+        func plus(_ other: SleepStatsValue) -> SleepStatsValue {
+            var s = self
+            s.attempts &+= other.attempts; s.slept &+= other.slept; s.noSleep &+= other.noSleep
+            s.wokeEarly &+= other.wokeEarly; s.ioSchedule &+= other.ioSchedule
+            s.firedDuringArm &+= other.firedDuringArm; s.cancelled &+= other.cancelled
+            s.sleptSum &+= other.sleptSum; s.oversleepSum &+= other.oversleepSum
+            s.sleptMax = max(s.sleptMax, other.sleptMax); s.oversleepMax = max(s.oversleepMax, other.oversleepMax)
+            for i in s.sleptBins.indices {
+                s.sleptBins[i] &+= other.sleptBins[i]
+                s.oversleepBins[i] &+= other.oversleepBins[i]
+            }
+            return s
         }
 
         /// The analyses' form of this row.
@@ -241,6 +257,12 @@ extension TraceSession {
             guard bpf_map_lookup_elem(log2, &key, raw) == 0 else { continue }
             let values = (0..<cpus).map { value((raw + $0 * statsStride).load(as: dpt_sleep_stats.self)) }
             if values.contains(where: { $0.attempts > 0 }) { snap.sleepLog2[Int(row)] = values }
+        }
+        // The kernel's log2 rows hold only the attempts the exact table had no slot for.
+        for (ns, values) in snap.sleepExact {
+            let row = ns == 0 ? 0 : 63 - ns.leadingZeroBitCount // dpt_ilog2
+            let folded = snap.sleepLog2[row] ?? Array(repeating: .init(), count: cpus)
+            snap.sleepLog2[row] = zip(folded, values).map { $0.plus($1) }
         }
         snap.dpas = dpasSnapshot()
         for skipped in skippedRuns() { snap.skippedRuns[skipped.hook, default: 0] += skipped.count }

@@ -1,4 +1,5 @@
 import CDPASEvents
+import CLibBPF
 import DPASTraceCore
 @testable import DPASTraceKernel
 import Foundation
@@ -286,6 +287,14 @@ extension KernelSessionTests {
         #expect(usleeps.count == sleeps)
         #expect(mine.count > sleeps)
         let snapshot = try session.snapshot()
+        // Each attempt is kept in one kernel row (exact, or log2 once the exact table is full); the
+        // log2 view folds the exact rows in, so both views count every attempt once.
+        let attempts = { (rows: [[KernelSnapshot.SleepStatsValue]]) in rows.joined().reduce(0) { $0 + $1.attempts } }
+        #expect(snapshot.total(DPT_CNT_EXACT_OVERFLOW) == 0)
+        #expect(attempts(Array(snapshot.sleepExact.values)) == attempts(Array(snapshot.sleepLog2.values)))
+        #expect(attempts(Array(snapshot.sleepLog2.values)) == snapshot.sleepsResolved)
+        let usleepRow = 63 - requestedNs.leadingZeroBitCount
+        #expect(attempts([snapshot.sleepLog2[usleepRow] ?? []]) >= UInt64(sleeps))
         // The kernel can skip a probe run (the expiry when the timer interrupt lands while another
         // BPF program runs on that CPU, counted; expiries and switches back in have also gone
         // unseen beside two other tracers with no skip counted). Each is caught from the kernel's
