@@ -224,6 +224,9 @@ const volatile u64 dpas_switch_addr = 0;        /* &irq_poll_switch; 0 = not a D
 const volatile u64 dpas_percpu_offset_addr = 0; /* &__per_cpu_offset[0] */
 const volatile u32 dpas_nr_cpus = 0;            /* possible CPUs (totals refresh) */
 const volatile u8 dpas_pas_events = 0;          /* stream PAS_STATE events (sleep-ratio --pas) */
+/* Observe the DPAS mode at each sleeper arm too: only when something reads the modes (request
+ * starts or the DPAS poll hook are planned); a dozen kernel reads and a clock read per arm. */
+const volatile u8 dpas_observe_at_arm = 0;
 
 #define DPT_DPAS_REFRESH_NS 1000000000ull /* re-read every CPU's totals at most once a second */
 #define DPT_DPAS_REFRESH_CPUS 64          /* CPUs covered by that refresh (more: own CPU only) */
@@ -1055,9 +1058,10 @@ int BPF_KRETPROBE(poll_exit_kretprobe)
 static __always_inline void start_attempt(u32 tid, struct sleep_state *st, u64 timer)
 {
 	st->timer = timer;
-	/* Resolved on the poller's path, the arm time is only shown in events, or needed to estimate a
-	 * request the arm did not show. */
-	if (!resolve_in_io_schedule || emit_events || !st->has_exact)
+	/* Resolved on the poller's path, the arm time is only shown in events, where a relative pass
+	 * gets it from its timer at the cancel (no clock read: under emulation each is a device
+	 * access), or needed to estimate a request the arm did not show. */
+	if (!resolve_in_io_schedule || !st->has_exact || (emit_events && st->rearmed))
 		st->armed_ns = bpf_ktime_get_ns();
 	st->flags = st->rearmed ? DPT_F_REARMED : 0;
 	st->tgid = bpf_get_current_pid_tgid() >> 32;
@@ -1087,7 +1091,8 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 	struct sleep_state *st = resolve_in_io_schedule ? poller_hybrid_arm(tid, sl, rearm) : tracked_state(tid);
 	if (!st)
 		return;
-	dpas_observe(); /* DPAS: the mode decided for this I/O is in place once it sleeps */
+	if (dpas_observe_at_arm)
+		dpas_observe(); /* DPAS: the mode decided for this I/O is in place once it sleeps */
 	if (st->active) /* re-armed by the sleep loop: the previous attempt ended */
 		finish_running(tid, st);
 	u8 continues = rearm && st->timer == (u64)sl && st->has_exact;
@@ -1211,8 +1216,14 @@ static __always_inline void sleeper_cancel(u64 timer)
 		st->flags |= DPT_F_CANCELLED | DPT_F_WAKEUP_UNSEEN;
 		count(DPT_CNT_SLEEP_WAKEUP_UNSEEN);
 	}
-	if (emit_events && !st->expires_ns)
-		st->expires_ns = BPF_CORE_READ(sleeper, timer.node.expires);
+	if (emit_events) {
+		if (!st->expires_ns)
+			st->expires_ns = BPF_CORE_READ(sleeper, timer.node.expires);
+		/* A relative arm set its soft expiry to the kernel's clock then plus the request: the
+		 * same CLOCK_MONOTONIC as bpf_ktime_get_ns. */
+		if (!st->armed_ns && !st->rearmed && st->has_exact)
+			st->armed_ns = BPF_CORE_READ(sleeper, timer._softexpires) - st->requested_exact;
+	}
 	st->may_rearm = task_set;
 	finish_sleep(tid, st);
 }

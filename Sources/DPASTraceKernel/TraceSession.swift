@@ -218,6 +218,8 @@ public final class TraceSession {
             try globals.set("wakeup_bytes", UInt64(ringBytes / 8))
             try globals.set("sleep_any_task", UInt8(options.classifyEverySleeper ? 1 : 0))
             try globals.set("resolve_in_io_schedule", UInt8(plan.resolvesInIOSchedule ? 1 : 0))
+            let readsModes = plan.choices.contains { ($0.hook == .requestStart || $0.hook == .dpasMode) && $0.chosen != nil }
+            try globals.set("dpas_observe_at_arm", UInt8(readsModes ? 1 : 0))
             // DPAS: zero addresses keep every DPAS read dead code (stock kernels).
             let dpas = DPASState.addresses(facts)
             try globals.set("dpas_switch_addr", dpas?.irqPollSwitch ?? 0)
