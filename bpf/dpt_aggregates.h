@@ -66,6 +66,12 @@ struct dpt_sleep_exact_row {
 	struct dpt_sleep_stats stats;
 };
 
+/* Array map "sleep_exact_slots" (one entry): which exact slots some CPU has claimed, so the
+ * reader copies only those (each slot is a few KB per possible CPU). */
+struct dpt_sleep_exact_slots {
+	dpt_agg_u8 used[DPT_SLEEP_EXACT_MAX];
+};
+
 /* Key of the bucket aggregate (hash "bucket_counts", value: u64 count per CPU). */
 #define DPT_BK_POLLED      (1u << 0)
 #define DPT_BK_QUEUE_STATS (1u << 1)

@@ -199,7 +199,8 @@ extension TraceSession {
         var snap = KernelSnapshot(counters: [], buckets: [:], sleepExact: [:], sleepLog2: [:])
         let cpus = cpuCount
         guard let counters = mapFD("counters"), let buckets = mapFD("bucket_counts"),
-              let exact = mapFD("sleep_exact"), let log2 = mapFD("sleep_log2") else {
+              let exact = mapFD("sleep_exact"), let exactSlots = mapFD("sleep_exact_slots"),
+              let log2 = mapFD("sleep_log2") else {
             throw KernelError("the tracing session is closed")
         }
 
@@ -242,9 +243,16 @@ extension TraceSession {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(rowStride, statsStride) * cpus, alignment: 8)
         defer { raw.deallocate() }
 
-        // Each CPU keeps its own slots: gather a value's row from wherever each CPU put it.
-        for slot in 0..<UInt32(DPT_SLEEP_EXACT_MAX) {
-            var key = slot
+        // Each CPU keeps its own slots: gather a value's row from wherever each CPU put it. Only
+        // the slots claimed are copied (each is a few KB per possible CPU).
+        var slots = dpt_sleep_exact_slots()
+        var zero: UInt32 = 0
+        guard bpf_map_lookup_elem(exactSlots, &zero, &slots) == 0 else {
+            throw KernelError("could not read the exact sleep table's slot map (errno \(errno))")
+        }
+        let claimed = withUnsafeBytes(of: slots.used) { bytes in bytes.indices.filter { bytes[$0] != 0 } }
+        for slot in claimed {
+            var key = UInt32(slot)
             guard bpf_map_lookup_elem(exact, &key, raw) == 0 else { continue }
             for cpu in 0..<cpus {
                 let row = (raw + cpu * rowStride).load(as: dpt_sleep_exact_row.self)
