@@ -17,7 +17,7 @@
  *   context switch  tp_btf / tracepoint sched/sched_switch
  *
  * A hybrid sleep attempt is resolved one of two ways, chosen by the planner:
- *  - on the poller's path (resolve_in_io_schedule; needs function hooks on the arm, io_schedule
+ *  - on the poller's path (resolve_on_poller_path; needs function hooks on the arm, io_schedule
  *    and hrtimer_cancel), entry probes only: the sleep loop is arm -> io_schedule (skipped when
  *    the timer already fired) -> hrtimer_cancel, and the cancel resolves the attempt.
  *    slept = a voluntary context switch inside io_schedule (the task's nvcsw), slept_ns = its
@@ -54,9 +54,9 @@ const volatile u64 wakeup_bytes = 0;        /* wake the reader once the ring hol
 /* Tests only: treat every hrtimer_wakeup sleeper (nanosleep, ...) as a hybrid sleep, so the
  * slept/no-sleep classifier can be exercised on kernels without hybrid polling. */
 const volatile u8 sleep_any_task = 0;
-/* Resolve hybrid sleep attempts at io_schedule's return (see the header); 0: from the timer and
- * context-switch tracepoints. */
-const volatile u8 resolve_in_io_schedule = 0;
+/* Resolve hybrid sleep attempts on the poller's path, at the sleep loop's hrtimer_cancel (see the
+ * header); 0: from the timer and context-switch tracepoints. */
+const volatile u8 resolve_on_poller_path = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -124,7 +124,7 @@ struct sleep_state {
 	u64 fired_ns;
 	u64 out_since;  /* switched out at (0: running) */
 	u64 slept_ns;
-	u64 not_running_at_io_schedule; /* not_running_ns() on entering io_schedule (resolve_in_io_schedule) */
+	u64 not_running_at_io_schedule; /* not_running_ns() on entering io_schedule (resolve_on_poller_path) */
 	u64 nvcsw;       /* the task's voluntary switches then */
 	u32 flags;
 	u32 tgid;       /* the sleeper's process (events may be emitted from another context) */
@@ -850,7 +850,7 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 	 * can see the attempt still active: removing the timer's owner (atomic in the map) decides
 	 * which one resolves it, so it is counted once. On the poller's path only the poller does.
 	 */
-	if (!resolve_in_io_schedule && bpf_map_delete_elem(&timer_owner, &timer) && !st->unowned)
+	if (!resolve_on_poller_path && bpf_map_delete_elem(&timer_owner, &timer) && !st->unowned)
 		return;
 	count(DPT_CNT_SLEEP_DONE);
 	if (flags & DPT_F_REARMED)
@@ -917,7 +917,7 @@ static __always_inline void count_switch_since_io_schedule(struct sleep_state *s
  * skipped that probe run): the time off the CPU is estimated as ending at the timer's expiry. */
 static __always_inline void finish_running(u32 tid, struct sleep_state *st)
 {
-	if (resolve_in_io_schedule) {
+	if (resolve_on_poller_path) {
 		if (st->flags & DPT_F_IO_SCHEDULE) {
 			/* the sleep loop's cancel was not seen (a probe run the kernel did not make) */
 			count_switch_since_io_schedule(st);
@@ -1072,13 +1072,13 @@ static __always_inline void start_attempt(u32 tid, struct sleep_state *st, u64 t
 	/* Resolved on the poller's path, the arm time is only shown in events, where a relative pass
 	 * gets it from its timer at the cancel (no clock read: under emulation each is a device
 	 * access), or needed to estimate a request the arm did not show. */
-	if (!resolve_in_io_schedule || !st->has_exact || (emit_events && st->rearmed))
+	if (!resolve_on_poller_path || !st->has_exact || (emit_events && st->rearmed))
 		st->armed_ns = bpf_ktime_get_ns();
 	st->flags = st->rearmed ? DPT_F_REARMED : 0;
 	st->tgid = bpf_get_current_pid_tgid() >> 32;
 	st->active = 1;
 	count(DPT_CNT_SLEEP_ARMED);
-	if (resolve_in_io_schedule) {
+	if (resolve_on_poller_path) {
 		st->flags |= DPT_F_RESOLVED_IN_IO_SCHEDULE;
 		return; /* only the poller resolves it: no owner to find */
 	}
@@ -1099,7 +1099,7 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 {
 	u32 tid = current_tid();
 	u8 rearm = !(mode & DPT_HRTIMER_MODE_REL);
-	struct sleep_state *st = resolve_in_io_schedule ? poller_hybrid_arm(tid, sl, rearm) : tracked_state(tid);
+	struct sleep_state *st = resolve_on_poller_path ? poller_hybrid_arm(tid, sl, rearm) : tracked_state(tid);
 	if (!st)
 		return;
 	if (dpas_observe_at_arm)
@@ -1121,7 +1121,7 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 			st->has_exact = 1;
 		}
 	}
-	st->arming = !resolve_in_io_schedule; /* cleared by the arm's return probe, not planned then */
+	st->arming = !resolve_on_poller_path; /* cleared by the arm's return probe, not planned then */
 	start_attempt(tid, st, (u64)sl);
 }
 
@@ -1175,7 +1175,7 @@ static __always_inline void io_schedule_enter(void)
 		return;
 	st->flags |= DPT_F_IO_SCHEDULE;
 	count(DPT_CNT_IO_SCHEDULE);
-	if (resolve_in_io_schedule) {
+	if (resolve_on_poller_path) {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 		st->nvcsw = BPF_CORE_READ(task, nvcsw);
 		st->not_running_at_io_schedule = not_running_ns(task);
@@ -1209,7 +1209,7 @@ int BPF_KPROBE(io_schedule_kprobe)
  */
 static __always_inline void sleeper_cancel(u64 timer)
 {
-	if (!resolve_in_io_schedule) /* the tracepoints resolve it (the planner leaves this out then) */
+	if (!resolve_on_poller_path) /* the tracepoints resolve it (the planner leaves this out then) */
 		return;
 	u32 tid = current_tid();
 	struct sleep_state *st = state_for(tid, false);

@@ -95,7 +95,7 @@ public struct ProbePlan: Sendable {
     /// the CPU, resolved at the sleep loop's hrtimer_cancel. The timer and context-switch
     /// tracepoints, which run for every timer and switch on the machine, and the return probes of
     /// the poll window and the arm are not planned. False: they are, and time the sleep and expiry.
-    public var resolvesInIOSchedule = false
+    public var resolvesOnPollersPath = false
 
     /// The plan as the dump and `dpas-trace plan` show it.
     public var entries: [ProbePlanEntry] {
@@ -107,7 +107,7 @@ public struct ProbePlan: Sendable {
             if choice.hook.isSleepHook, choice.unavailableReason == ProbePlanner.noHybridPolling {
                 lost = "nothing lost: this kernel never sleeps in the poll path, so sleep-ratio has nothing to measure"
             }
-            if choice.hook == .ioSchedule && resolvesInIOSchedule && choice.status != .attached {
+            if choice.hook == .ioSchedule && resolvesOnPollersPath && choice.status != .attached {
                 lost = "hybrid sleeps cannot be classified: slept is judged by a switch inside io_schedule"
             }
             if choice.hook == .dpasMode, let reason = choice.unavailableReason, reason.hasPrefix("not a DPAS kernel") {
@@ -186,7 +186,7 @@ public struct ProbePlanner: Sendable {
                 ProbeCandidate(kind: .kprobe, target: "io_schedule", programs: [("io_schedule_kprobe", false)]),
             ]
         case .sleeperCancel:
-            // Planned only on the poller's path (see resolvesInIOSchedule): it ends each attempt.
+            // Planned only on the poller's path (see resolvesOnPollersPath): it ends each attempt.
             return [
                 ProbeCandidate(kind: .fentry, target: "hrtimer_cancel", programs: [("cancel_fentry", false)]),
                 ProbeCandidate(kind: .kprobe, target: "hrtimer_cancel", programs: [("cancel_kprobe", false)]),
@@ -244,11 +244,11 @@ public struct ProbePlanner: Sendable {
     /// The plan for this kernel (before attaching; statuses are filled in by the session).
     public func plan() -> ProbePlan {
         var choices: [ProbePlan.Choice] = []
-        var resolvesInIOSchedule = false
+        var resolvesOnPollersPath = false
         for hook in Hook.allCases where hooks.contains(hook) {
             // Each design plans its own hooks: the poller's path ends attempts at the sleeper's cancel,
             // the tracepoints at the timer's expiry and the context switches.
-            if resolvesInIOSchedule ? (hook == .timerExpire || hook == .contextSwitch) : hook == .sleeperCancel { continue }
+            if resolvesOnPollersPath ? (hook == .timerExpire || hook == .contextSwitch) : hook == .sleeperCancel { continue }
             var choice = ProbePlan.Choice(hook: hook, chosen: nil, rejected: [])
             if hook == .dpasMode, let reason = DPASState.unavailableReason(facts) {
                 choice.unavailableReason = reason
@@ -299,9 +299,9 @@ public struct ProbePlanner: Sendable {
                 let functionHooks: Set<ProbeCandidate.Kind> = [.fentry, .kprobe]
                 let cancelUsable = hooks.contains(.sleeperCancel)
                     && candidates(for: .sleeperCancel).contains { unusable($0) == nil }
-                resolvesInIOSchedule = !measureOffCPUTime && functionHooks.contains(chosen.kind)
+                resolvesOnPollersPath = !measureOffCPUTime && functionHooks.contains(chosen.kind)
                     && arm.map { functionHooks.contains($0.kind) } == true && cancelUsable
-                if resolvesInIOSchedule {
+                if resolvesOnPollersPath {
                     // Entry probes only: the return probes of the poll window and the arm belong to the
                     // tracepoint design (the arm's edge for 'fired while arming', the window's end).
                     for index in choices.indices where choices[index].hook == .pollWindow || choices[index].hook == .sleeperArm {
@@ -317,7 +317,7 @@ public struct ProbePlanner: Sendable {
             choices.append(choice)
         }
         var plan = ProbePlan(choices: choices)
-        plan.resolvesInIOSchedule = resolvesInIOSchedule
+        plan.resolvesOnPollersPath = resolvesOnPollersPath
         return plan
     }
 }

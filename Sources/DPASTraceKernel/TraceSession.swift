@@ -217,7 +217,7 @@ public final class TraceSession {
             // `poll` drains the ring at every call; the kernel wakes it early only at an eighth full.
             try globals.set("wakeup_bytes", UInt64(ringBytes / 8))
             try globals.set("sleep_any_task", UInt8(options.classifyEverySleeper ? 1 : 0))
-            try globals.set("resolve_in_io_schedule", UInt8(plan.resolvesInIOSchedule ? 1 : 0))
+            try globals.set("resolve_on_poller_path", UInt8(plan.resolvesOnPollersPath ? 1 : 0))
             let readsModes = plan.choices.contains { ($0.hook == .requestStart || $0.hook == .dpasMode) && $0.chosen != nil }
             try globals.set("dpas_observe_at_arm", UInt8(readsModes ? 1 : 0))
             // DPAS: zero addresses keep every DPAS read dead code (stock kernels).

@@ -408,7 +408,7 @@ extension KernelSessionTests {
                               "arm_exit_kretprobe", "io_schedule_kprobe", "cancel_kprobe"]
         #expect(TraceSession.verifierCheck(programs: kprobePrograms) == nil)
         // With attempts resolved on the poller's path (5.10's default plan), where other code is live.
-        #expect(TraceSession.verifierCheck(programs: kprobePrograms) { try $0.set("resolve_in_io_schedule", UInt8(1)) } == nil)
+        #expect(TraceSession.verifierCheck(programs: kprobePrograms) { try $0.set("resolve_on_poller_path", UInt8(1)) } == nil)
         // The classic-tracepoint request path (what a kernel without BTF would use) too.
         #expect(TraceSession.verifierCheck(programs: ["rq_issue_tp", "rq_done_tp"]) == nil)
         // The 5.10 tp_btf variant (two arguments) must be refused here: 6.18's block_rq_issue has one.

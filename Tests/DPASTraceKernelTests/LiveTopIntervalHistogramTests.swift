@@ -144,7 +144,7 @@ extension KernelSessionTests {
         let facts = KernelFacts.gather()
         // Every hook but those of the sleep design not chosen (the poller's path or the tracepoints).
         let full = ProbePlanner(facts: facts).plan()
-        let otherDesign: Set<Hook> = full.resolvesInIOSchedule ? [.timerExpire, .contextSwitch] : [.sleeperCancel]
+        let otherDesign: Set<Hook> = full.resolvesOnPollersPath ? [.timerExpire, .contextSwitch] : [.sleeperCancel]
         #expect(full.choices.map(\.hook) == Hook.allCases.filter { !otherDesign.contains($0) })
         #expect(ProbePlanner(facts: facts, hooks: [.requestStart]).plan().choices.map(\.hook) == [.requestStart])
         #expect(ProbePlanner(facts: facts, hooks: [.requestDone]).plan().choices.map(\.hook) == [.requestStart, .requestDone])

@@ -28,7 +28,7 @@ struct ProbePlannerTests {
 
     @Test func thePollersPathResolvesSleepsWithEntryProbesOnly() throws {
         let plan = planner(pollingKernelFacts()).plan()
-        #expect(plan.resolvesInIOSchedule)
+        #expect(plan.resolvesOnPollersPath)
         let hooks = plan.choices.map(\.hook)
         #expect(!hooks.contains(.timerExpire) && !hooks.contains(.contextSwitch), "\(hooks)")
         // No return probe anywhere: each would wrap every poll call, arm or io_schedule.
@@ -49,7 +49,7 @@ struct ProbePlannerTests {
         var facts = pollingKernelFacts()
         facts.symbols["hrtimer_cancel"] = nil
         let plan = planner(facts).plan()
-        #expect(!plan.resolvesInIOSchedule)
+        #expect(!plan.resolvesOnPollersPath)
         #expect(plan.choice(.sleeperCancel) == nil, "planned only on the poller's path")
         #expect(plan.choice(.sleeperArm)?.chosen?.programs.map(\.name) == ["arm_enter_kprobe", "arm_exit_kretprobe"])
         #expect(plan.choice(.pollWindow)?.chosen?.programs.map(\.name) == ["poll_enter_kprobe", "poll_exit_kretprobe"])
@@ -60,7 +60,7 @@ struct ProbePlannerTests {
         var planner = planner(pollingKernelFacts())
         planner.measureOffCPUTime = true
         let plan = planner.plan()
-        #expect(!plan.resolvesInIOSchedule)
+        #expect(!plan.resolvesOnPollersPath)
         #expect(plan.choice(.timerExpire)?.chosen?.kind == .tpBTF)
         #expect(plan.choice(.contextSwitch)?.chosen?.kind == .tpBTF)
         #expect(plan.choice(.ioSchedule)?.chosen?.programs.map(\.name) == ["io_schedule_kprobe"])
@@ -75,7 +75,7 @@ struct ProbePlannerTests {
         planner.failedPrograms["arm_enter_kprobe"] = "program arm_enter_kprobe refused at load (test)"
         let plan = planner.plan()
         #expect(plan.choice(.sleeperArm)?.chosen?.kind == .tpBTF)
-        #expect(!plan.resolvesInIOSchedule)
+        #expect(!plan.resolvesOnPollersPath)
         #expect(plan.choice(.contextSwitch)?.chosen != nil && plan.choice(.timerExpire)?.chosen != nil)
     }
 
@@ -83,7 +83,7 @@ struct ProbePlannerTests {
         var facts = pollingKernelFacts()
         facts.symbols["io_schedule"] = nil
         let plan = planner(facts).plan()
-        #expect(!plan.resolvesInIOSchedule)
+        #expect(!plan.resolvesOnPollersPath)
         #expect(plan.choice(.ioSchedule)?.chosen == nil)
         #expect(plan.choice(.contextSwitch)?.chosen != nil)
     }
