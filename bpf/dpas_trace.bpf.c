@@ -22,8 +22,9 @@
  *    the timer already fired) -> hrtimer_cancel, and the cancel resolves the attempt.
  *    slept = a voluntary context switch inside io_schedule (the task's nvcsw), slept_ns = its
  *    time off the CPU by the scheduler's own accounting (no clock read: under emulation each is
- *    a device access), fired = the sleeper's task cleared. Nothing runs for other tasks'
- *    switches, and no return probe (a trampoline around the whole call) is needed.
+ *    a device access), fired = its timer no longer queued (for kprobes: the sleeper's task
+ *    cleared). Nothing runs for other tasks' switches, and no return probe (a trampoline around
+ *    the whole call) is needed.
  *  - from the timer and context-switch tracepoints: slept_ns is the time off the CPU and the
  *    expiry is timed, at the price of a program run for every timer and switch on the machine.
  *
@@ -124,7 +125,7 @@ struct sleep_state {
 	u64 fired_ns;
 	u64 out_since;  /* switched out at (0: running) */
 	u64 slept_ns;
-	u64 not_running_at_io_schedule; /* not_running_ns() on entering io_schedule (resolve_on_poller_path) */
+	u64 not_running_at_arm; /* not_running_ns() at the arm (resolve_on_poller_path) */
 	u64 nvcsw;       /* the task's voluntary switches then */
 	u32 flags;
 	u32 tgid;       /* the sleeper's process (events may be emitted from another context) */
@@ -895,21 +896,30 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
  * minus sum_exec_runtime does not change while it runs (both advance together at each accounting)
  * and grows by exactly its time off the CPU. Read while the task runs (our probes run in it).
  */
-static __always_inline u64 not_running_ns(struct task_struct *task)
+static __always_inline u64 not_running_ns(struct task_struct *task, bool btf)
 {
+	if (btf)
+		return task->se.exec_start - task->se.sum_exec_runtime;
+	/* Side by side in every kernel so far: one helper call instead of two. */
+	if (bpf_core_field_offset(task->se.sum_exec_runtime) == bpf_core_field_offset(task->se.exec_start) + 8) {
+		u64 both[2] = {};
+		bpf_probe_read_kernel(both, sizeof(both), &task->se.exec_start);
+		return both[0] - both[1];
+	}
 	return BPF_CORE_READ(task, se.exec_start) - BPF_CORE_READ(task, se.sum_exec_runtime);
 }
 
-/* On the poller's path: did the task leave the CPU voluntarily since it entered io_schedule (its
- * state still TASK_UNINTERRUPTIBLE: the timer had not woken it), and for how long. */
-static __always_inline void count_switch_since_io_schedule(struct sleep_state *st)
+/* On the poller's path: did the task leave the CPU voluntarily since its arm (nvcsw counts a
+ * switch made with its state still TASK_UNINTERRUPTIBLE: the timer had not woken it; the loop
+ * makes none between the arm and io_schedule), and for how long. */
+static __always_inline void count_switch_since_arm(struct sleep_state *st)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, nvcsw) == st->nvcsw)
 		return;
-	u64 not_running = not_running_ns(task);
+	u64 not_running = not_running_ns(task, false);
 	st->switched = 1;
-	st->slept_ns = not_running > st->not_running_at_io_schedule ? not_running - st->not_running_at_io_schedule : 0;
+	st->slept_ns = not_running > st->not_running_at_arm ? not_running - st->not_running_at_arm : 0;
 }
 
 /* Resolve the attempt of a thread that is running again (it arms its next sleeper, or leaves the
@@ -920,7 +930,7 @@ static __always_inline void finish_running(u32 tid, struct sleep_state *st)
 	if (resolve_on_poller_path) {
 		if (st->flags & DPT_F_IO_SCHEDULE) {
 			/* the sleep loop's cancel was not seen (a probe run the kernel did not make) */
-			count_switch_since_io_schedule(st);
+			count_switch_since_arm(st);
 			st->flags |= DPT_F_WAKEUP_UNSEEN;
 			count(DPT_CNT_SLEEP_WAKEUP_UNSEEN);
 		} else {
@@ -966,19 +976,33 @@ static __always_inline struct sleep_state *state_for(u32 tid, bool create)
 /* The state of a thread arming a sleeper, if that counts as a hybrid sleep: it is inside
  * blk_poll/blk_mq_poll (or any task in the test mode), and belongs to the traced process if one
  * is set. */
-static __always_inline struct sleep_state *tracked_state(u32 tid)
+static __always_inline struct sleep_state *tracked_state(u64 id)
 {
-	if (!task_traced(bpf_get_current_pid_tgid()))
+	if (!task_traced(id))
 		return 0;
-	struct sleep_state *st = state_for(tid, sleep_any_task);
+	struct sleep_state *st = state_for((u32)id, sleep_any_task);
 	return st && (sleep_any_task || st->polling) ? st : 0;
 }
 
-static __always_inline u32 task_state(struct task_struct *task)
+/*
+ * Reads of a task or sleeper that fentry programs make with plain loads (the kernel hands them
+ * BTF pointers: the sleeper, and through it its task) and kprobes with bpf_probe_read_kernel, a
+ * helper call each (µs apiece under emulation). `btf` is a constant at every inlined call site.
+ */
+static __always_inline u32 task_state(struct task_struct *task, bool btf)
 {
 	if (bpf_core_field_exists(((struct task_struct___state_u32 *)0)->__state))
-		return BPF_CORE_READ((struct task_struct___state_u32 *)task, __state);
-	return (u32)BPF_CORE_READ((struct task_struct___state_long *)task, state);
+		return btf ? ((struct task_struct___state_u32 *)task)->__state
+			   : BPF_CORE_READ((struct task_struct___state_u32 *)task, __state);
+	return btf ? (u32)((struct task_struct___state_long *)task)->state
+		   : (u32)BPF_CORE_READ((struct task_struct___state_long *)task, state);
+}
+
+/* The arming task: the sleeper's own (hrtimer_init_sleeper sets current, and the loop re-arms
+ * only while it is still set), or the current task. */
+static __always_inline struct task_struct *arming_task(struct hrtimer_sleeper *sl, bool btf)
+{
+	return btf ? sl->task : (struct task_struct *)bpf_get_current_task();
 }
 
 /*
@@ -990,14 +1014,15 @@ static __always_inline u32 task_state(struct task_struct *task)
  * early. nanosleep, futex and poll/select timeouts sleep interruptibly; usleep_range arms
  * absolute expiries.
  */
-static __always_inline struct sleep_state *poller_hybrid_arm(u32 tid, struct hrtimer_sleeper *sl, u8 rearm)
+static __always_inline struct sleep_state *poller_hybrid_arm(u64 id, struct hrtimer_sleeper *sl, u8 rearm,
+							       struct task_struct *task, bool btf)
 {
-	if (!task_traced(bpf_get_current_pid_tgid()))
+	if (!task_traced(id))
 		return 0;
-	struct sleep_state *st = state_for(tid, false);
+	struct sleep_state *st = state_for((u32)id, false);
 	if (!st || !(rearm ? st->may_rearm && st->timer == (u64)sl : st->polling))
 		return 0;
-	if (task_state((struct task_struct *)bpf_get_current_task()) & DPT_TASK_INTERRUPTIBLE)
+	if (task_state(task, btf) & DPT_TASK_INTERRUPTIBLE)
 		return 0;
 	st->polling = 0;
 	return st;
@@ -1066,8 +1091,9 @@ int BPF_KRETPROBE(poll_exit_kretprobe)
  * sees the requested ns exactly) or, where the kernel offers no function hook, the hrtimer_start
  * tracepoint (fires for every timer on the machine; requested ns estimated).
  */
-static __always_inline void start_attempt(u32 tid, struct sleep_state *st, u64 timer)
+static __always_inline void start_attempt(u64 id, struct sleep_state *st, u64 timer)
 {
+	u32 tid = (u32)id;
 	st->timer = timer;
 	/* Resolved on the poller's path, the arm time is only shown in events, where a relative pass
 	 * gets it from its timer at the cancel (no clock read: under emulation each is a device
@@ -1075,7 +1101,7 @@ static __always_inline void start_attempt(u32 tid, struct sleep_state *st, u64 t
 	if (!resolve_on_poller_path || !st->has_exact || (emit_events && st->rearmed))
 		st->armed_ns = bpf_ktime_get_ns();
 	st->flags = st->rearmed ? DPT_F_REARMED : 0;
-	st->tgid = bpf_get_current_pid_tgid() >> 32;
+	st->tgid = id >> 32;
 	st->active = 1;
 	count(DPT_CNT_SLEEP_ARMED);
 	if (resolve_on_poller_path) {
@@ -1095,11 +1121,13 @@ static __always_inline void start_attempt(u32 tid, struct sleep_state *st, u64 t
  * fired: the expiry is then the absolute deadline, so that pass keeps the request it continues
  * (or, if the first pass was not seen, has it estimated as what was left: expires - now). The
  * absolute expiry of a REL pass is known once armed (arm_exit, or the expiry if that comes first). */
-static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
+static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode, bool btf)
 {
-	u32 tid = current_tid();
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
 	u8 rearm = !(mode & DPT_HRTIMER_MODE_REL);
-	struct sleep_state *st = resolve_on_poller_path ? poller_hybrid_arm(tid, sl, rearm) : tracked_state(tid);
+	struct task_struct *task = resolve_on_poller_path ? arming_task(sl, btf) : 0;
+	struct sleep_state *st = resolve_on_poller_path ? poller_hybrid_arm(id, sl, rearm, task, btf) : tracked_state(id);
 	if (!st)
 		return;
 	if (dpas_observe_at_arm)
@@ -1110,7 +1138,12 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 	u64 continued = st->requested_exact;
 	reset_state(st);
 	st->rearmed = rearm;
-	u64 expires = BPF_CORE_READ(sl, timer.node.expires);
+	if (resolve_on_poller_path) {
+		/* The baseline of count_switch_since_arm (no voluntary switch until io_schedule). */
+		st->nvcsw = btf ? task->nvcsw : BPF_CORE_READ(task, nvcsw);
+		st->not_running_at_arm = not_running_ns(task, btf);
+	}
+	u64 expires = btf ? sl->timer.node.expires : BPF_CORE_READ(sl, timer.node.expires);
 	if (!rearm) {
 		st->requested_exact = expires;
 		st->has_exact = 1;
@@ -1122,7 +1155,7 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode)
 		}
 	}
 	st->arming = !resolve_on_poller_path; /* cleared by the arm's return probe, not planned then */
-	start_attempt(tid, st, (u64)sl);
+	start_attempt(id, st, (u64)sl);
 }
 
 static __always_inline void arm_exit(void)
@@ -1142,7 +1175,7 @@ static __always_inline void arm_exit(void)
 SEC("fentry/hrtimer_sleeper_start_expires")
 int BPF_PROG(arm_enter_fentry, struct hrtimer_sleeper *sl, int mode)
 {
-	arm_enter(sl, mode);
+	arm_enter(sl, mode, true);
 	return 0;
 }
 
@@ -1156,7 +1189,7 @@ int BPF_PROG(arm_exit_fexit)
 SEC("kprobe/hrtimer_sleeper_start_expires")
 int BPF_KPROBE(arm_enter_kprobe, struct hrtimer_sleeper *sl, int mode)
 {
-	arm_enter(sl, mode);
+	arm_enter(sl, mode, false);
 	return 0;
 }
 
@@ -1169,17 +1202,9 @@ int BPF_KRETPROBE(arm_exit_kretprobe)
 
 static __always_inline void io_schedule_enter(void)
 {
-	u32 tid = current_tid();
-	struct sleep_state *st = state_for(tid, false);
-	if (!st || !st->active)
-		return;
-	st->flags |= DPT_F_IO_SCHEDULE;
-	count(DPT_CNT_IO_SCHEDULE);
-	if (resolve_on_poller_path) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		st->nvcsw = BPF_CORE_READ(task, nvcsw);
-		st->not_running_at_io_schedule = not_running_ns(task);
-	}
+	struct sleep_state *st = state_for(current_tid(), false);
+	if (st && st->active)
+		st->flags |= DPT_F_IO_SCHEDULE;
 }
 
 SEC("fentry/io_schedule")
@@ -1200,27 +1225,30 @@ int BPF_KPROBE(io_schedule_kprobe)
  * On the poller's path the attempt ends at the sleep loop's hrtimer_cancel of its sleeper. It
  * slept if the task switched out voluntarily inside io_schedule (nvcsw counts a switch made with
  * the task's state still TASK_UNINTERRUPTIBLE: its timer had not woken it yet); a preemption
- * after the wakeup counts in nivcsw and is not a sleep. The sleeper still holding its task means
- * it woke before its timer fired: the loop arms it again. The loop skips io_schedule only when
- * the task is already cleared: the timer fired while being armed (the seed's third hunt; or in
+ * after the wakeup counts in nivcsw and is not a sleep. A timer still queued (or, seen by a
+ * kprobe, the sleeper still holding its task) means the task woke before its timer fired: the
+ * loop arms it again. The loop skips io_schedule only when the timer already fired (its callback
+ * cleared the task) while being armed (the seed's third hunt; or in
  * the instants between the arm's return and the loop's check, which only an interrupt landing
  * there could tell apart). A loop that calls io_schedule regardless (the seed's fix) shows such
  * a pass as a no-sleep whose timer fired.
  */
-static __always_inline void sleeper_cancel(u64 timer)
+static __always_inline void sleeper_cancel(struct hrtimer *timer, bool btf)
 {
 	if (!resolve_on_poller_path) /* the tracepoints resolve it (the planner leaves this out then) */
 		return;
 	u32 tid = current_tid();
 	struct sleep_state *st = state_for(tid, false);
-	if (!st || !st->active || st->timer != timer)
+	if (!st || !st->active || st->timer != (u64)timer)
 		return;
 	struct hrtimer_sleeper *sleeper = (struct hrtimer_sleeper *)timer; /* outside the CO-RE read */
-	u8 task_set = BPF_CORE_READ(sleeper, task) != 0;
+	/* Unfired: still queued (the expiry dequeues it before its callback clears the task; a plain
+	 * load) or, read through a kprobe, the task still set. */
+	u8 unfired = btf ? timer->state & DPT_HRTIMER_STATE_ENQUEUED : BPF_CORE_READ(sleeper, task) != 0;
 	if (st->flags & DPT_F_IO_SCHEDULE) {
-		count_switch_since_io_schedule(st);
-		st->flags |= task_set ? DPT_F_CANCELLED : DPT_F_TIMER_FIRED;
-	} else if (!task_set) {
+		count_switch_since_arm(st);
+		st->flags |= unfired ? DPT_F_CANCELLED : DPT_F_TIMER_FIRED;
+	} else if (!unfired) {
 		st->flags |= DPT_F_TIMER_FIRED | DPT_F_FIRED_DURING_ARM;
 	} else {
 		/* the loop called io_schedule but its probe run was not made: slept unknown */
@@ -1229,13 +1257,14 @@ static __always_inline void sleeper_cancel(u64 timer)
 	}
 	if (emit_events) {
 		if (!st->expires_ns)
-			st->expires_ns = BPF_CORE_READ(sleeper, timer.node.expires);
+			st->expires_ns = btf ? timer->node.expires : BPF_CORE_READ(sleeper, timer.node.expires);
 		/* A relative arm set its soft expiry to the kernel's clock then plus the request: the
 		 * same CLOCK_MONOTONIC as bpf_ktime_get_ns. */
 		if (!st->armed_ns && !st->rearmed && st->has_exact)
-			st->armed_ns = BPF_CORE_READ(sleeper, timer._softexpires) - st->requested_exact;
+			st->armed_ns = (btf ? timer->_softexpires : BPF_CORE_READ(sleeper, timer._softexpires))
+				       - st->requested_exact;
 	}
-	st->may_rearm = task_set;
+	st->may_rearm = unfired;
 	finish_sleep(tid, st);
 }
 
@@ -1246,14 +1275,14 @@ int BPF_PROG(cancel_fentry, struct hrtimer *timer)
 	 * back too): a load rules them out, cheaper than the map lookup. */
 	if ((u64)timer->function != hrtimer_wakeup_addr)
 		return 0;
-	sleeper_cancel((u64)timer);
+	sleeper_cancel(timer, true);
 	return 0;
 }
 
 SEC("kprobe/hrtimer_cancel")
 int BPF_KPROBE(cancel_kprobe, struct hrtimer *timer)
 {
-	sleeper_cancel((u64)timer);
+	sleeper_cancel(timer, false);
 	return 0;
 }
 
@@ -1268,8 +1297,9 @@ int BPF_KPROBE(cancel_kprobe, struct hrtimer *timer)
  * attempt starts (requested ns estimated as expires - now). */
 static __always_inline void on_timer_start(u64 timer, s64 expires, u8 absolute)
 {
-	u32 tid = current_tid();
-	struct sleep_state *st = tracked_state(tid);
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
+	struct sleep_state *st = tracked_state(id);
 	if (!st)
 		return;
 	if (st->active) /* re-armed by the sleep loop: the previous attempt ended */
@@ -1277,7 +1307,7 @@ static __always_inline void on_timer_start(u64 timer, s64 expires, u8 absolute)
 	reset_state(st);
 	st->rearmed = absolute;
 	st->expires_ns = expires;
-	start_attempt(tid, st, timer);
+	start_attempt(id, st, timer);
 }
 
 /* 5.10: TP_PROTO(struct hrtimer *, enum hrtimer_mode); 6.x adds bool was_armed, unread here. */

@@ -75,9 +75,11 @@ struct hrtimer {
 	struct timerqueue_node node;
 	s64 _softexpires; /* ktime_t: the earliest expiry (node.expires adds the slack) */
 	void *function; /* enum hrtimer_restart (*)(struct hrtimer *) */
+	u8 state; /* HRTIMER_STATE_ENQUEUED (bit 0) while queued: cleared before its callback runs */
 } __pai;
 
-/* on_cpu: whether it is on a CPU (finish_task clears it after the sched_switch tracepoint). */
+#define DPT_HRTIMER_STATE_ENQUEUED 0x01
+
 /* The scheduler's accounting of a task's CPU time (fair and RT classes alike), by rq_clock_task. */
 struct sched_entity {
 	u64 exec_start;       /* when its runtime was last accounted (or it last got the CPU) */
@@ -85,7 +87,7 @@ struct sched_entity {
 } __pai;
 
 struct task_struct {
-	int on_cpu;
+	int on_cpu; /* on a CPU (finish_task clears it after the sched_switch tracepoint) */
 	int pid; /* the thread id */
 	unsigned long nvcsw; /* voluntary context switches */
 	struct sched_entity se;
