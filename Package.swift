@@ -49,6 +49,8 @@ let package = Package(
             name: "dpt-sleep-bench",
             dependencies: ["DPASTraceKernel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Empty fentry programs on given functions: the tracing cost floor in bench/lab (BENCHMARKS.md).
+        .executableTarget(name: "dpt-hook-floor", dependencies: ["CLibBPF", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Child processes for tests, with deadlines (Foundation's Process hangs on daemonizing children).
         .target(name: "DPASTraceTestSupport", path: "Tests/DPASTraceTestSupport"),
         .testTarget(name: "DPASTraceCoreTests", dependencies: ["DPASTraceCore", "DPASTraceSynthetic", "CDPASEvents", "DPASTraceTestSupport"],

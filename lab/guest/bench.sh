@@ -1,8 +1,9 @@
 # Guest script of bench/lab: tracing overhead in one boot. Each round runs the modes in a random
 # order -- untraced, `dpas-trace sleep-ratio`, the equivalent bpftrace script
 # (/lab/bench-sleep-ratio.bt), `dpas-trace record`, and on request `dpas-trace sleep-ratio
-# --off-cpu-time` (the timer and context-switch tracepoints too) and the same with --avoid tp_btf
-# (classic tracepoints) -- and within each mode fio with 1 and 2 jobs
+# --off-cpu-time` (the timer and context-switch tracepoints too), the same with --avoid tp_btf
+# (classic tracepoints), and empty fentry programs on sleep-ratio's four hooks (dpt-hook-floor:
+# the floor) -- and within each mode fio with 1 and 2 jobs
 # in a random order, so slow drift of the emulator (TCG) spreads over all modes alike. A tracer is
 # attached once per mode and round and covers both fio runs; its start-up is outside the fio window.
 # Writes /results/bench/ROUND-MODE-JOBSj.fio.json, the tracers' output, and bench.tsv
@@ -59,6 +60,28 @@ bpftrace_stop() {
 	wait "$BT_PID" || say "bpftrace exited with status $?: $(tail -n 3 "$B/$1.err")"
 }
 
+# floor_pair ROUND MODE [OPTIONS]: fio_pair under dpt-hook-floor's minimal programs on sleep-ratio's
+# default hooks on this kernel (blk_poll became blk_mq_poll in 5.18).
+floor_pair() {
+	floor_round=$1 floor_mode=$2
+	shift 2
+	poll=blk_mq_poll
+	grep -q ' blk_poll$' /proc/kallsyms && poll=blk_poll
+	log="$B/$floor_round-$floor_mode.out"
+	dpt-hook-floor "$@" "$poll" hrtimer_sleeper_start_expires io_schedule hrtimer_cancel > "$log" 2>&1 &
+	FLOOR_PID=$!
+	i=0
+	until grep -q 'attached' "$log"; do
+		kill -0 "$FLOOR_PID" 2>/dev/null || { fail "$(cat "$log")"; return 1; }
+		i=$((i + 1))
+		[ $i -lt 400 ] || { fail "dpt-hook-floor did not attach within 100 s"; return 1; }
+		sleep 0.25
+	done
+	fio_pair "$floor_round" "$floor_mode"
+	kill -INT "$FLOOR_PID"
+	wait "$FLOOR_PID" || say "dpt-hook-floor exited with status $?: $(tail -n 1 "$log")"
+}
+
 # One unmeasured run first: the first fio of a boot pays for TCG translating the I/O path.
 say "bench: warm-up"
 lab_fio_bench warmup 1
@@ -89,6 +112,9 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 			fio_pair "$round" bpftrace
 			bpftrace_stop "$round-bpftrace"
 			;;
+		empty-fentry) floor_pair "$round" "$mode" ;;
+		fentry-helpers) floor_pair "$round" "$mode" --helper-calls 4 ;;
+		fentry-pages) floor_pair "$round" "$mode" --touch-pages 4 ;;
 		record)
 			lab_trace_start "bench/$round-record" record -o /tmp/bench.dpt --device "$DEV"
 			start=$(cut -d' ' -f1 /proc/uptime)
