@@ -35,6 +35,7 @@ struct HookFloor: ParsableCommand {
         guard let vmlinux = btf__load_vmlinux_btf() else {
             throw failure("cannot load the kernel's BTF (/sys/kernel/btf/vmlinux): fentry needs it")
         }
+        defer { btf__free(vmlinux) }
         var pages: Int32 = -1
         if touchPages > 0 {
             pages = bpf_map_create(BPF_MAP_TYPE_ARRAY, "floor_pages", 4, UInt32(touchPages * 4096), 1, nil)

@@ -2,9 +2,9 @@
 # order -- untraced, `dpas-trace sleep-ratio`, the equivalent bpftrace script
 # (/lab/bench-sleep-ratio.bt), `dpas-trace record`, and on request `dpas-trace sleep-ratio
 # --off-cpu-time` (the timer and context-switch tracepoints too), the same with --avoid tp_btf
-# (classic tracepoints), and empty fentry programs on sleep-ratio's four hooks (dpt-hook-floor:
-# the floor) -- and within each mode fio with 1 and 2 jobs
-# in a random order, so slow drift of the emulator (TCG) spreads over all modes alike. A tracer is
+# (classic tracepoints), and minimal fentry programs on sleep-ratio's four hooks (dpt-hook-floor:
+# empty, the floor, or doing a fixed amount of one kind of work) -- and within each mode fio with
+# 1 and 2 jobs in a random order, so slow drift of the emulator (TCG) spreads over all modes alike. A tracer is
 # attached once per mode and round and covers both fio runs; its start-up is outside the fio window.
 # Writes /results/bench/ROUND-MODE-JOBSj.fio.json, the tracers' output, and bench.tsv
 # for the host: "round mode jobs iops" per fio run, "round record-events - events lost seconds"
