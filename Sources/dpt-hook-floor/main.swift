@@ -78,12 +78,11 @@ struct HookFloor: ParsableCommand {
     /// helperCalls × `call bpf_get_current_pid_tgid`, then per page `r1 = &pages[0] + page × 4096;
     /// *(u64 *)r1 = 1`, then `r0 = 0; exit`.
     func program(pagesMap: Int32) -> [bpf_insn] {
-        func insn(_ code: Int32, dst: UInt8 = 0, src: UInt8 = 0, offset: Int16 = 0, imm: Int32 = 0) -> bpf_insn {
+        func insn(_ code: Int32, dst: UInt8 = 0, src: UInt8 = 0, imm: Int32 = 0) -> bpf_insn {
             var i = bpf_insn()
             i.code = UInt8(code)
             i.dst_reg = dst
             i.src_reg = src
-            i.off = offset
             i.imm = imm
             return i
         }

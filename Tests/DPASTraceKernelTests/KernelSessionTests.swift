@@ -289,12 +289,13 @@ extension KernelSessionTests {
         // The process's other threads (parallel tests) keep sleeping, and a snapshot reads the
         // counters before the rows: an attempt resolved in between is in the rows only. Take the
         // first of a few snapshots no resolution fell into.
-        let attemptsInRows = { (snap: KernelSnapshot) in snap.sleepLog2.values.joined().reduce(0) { $0 + $1.attempts } }
+        let attempts = { (rows: [[KernelSnapshot.SleepStatsValue]]) in rows.joined().reduce(0) { $0 + $1.attempts } }
         var snapshot = try session.snapshot()
-        for _ in 0..<20 where attemptsInRows(snapshot) != snapshot.sleepsResolved { snapshot = try session.snapshot() }
+        for _ in 0..<20 where attempts(Array(snapshot.sleepLog2.values)) != snapshot.sleepsResolved {
+            snapshot = try session.snapshot()
+        }
         // Each attempt is kept in one kernel row (exact, or log2 once the exact table is full); the
         // log2 view folds the exact rows in, so both views count every attempt once.
-        let attempts = { (rows: [[KernelSnapshot.SleepStatsValue]]) in rows.joined().reduce(0) { $0 + $1.attempts } }
         #expect(snapshot.total(DPT_CNT_EXACT_OVERFLOW) == 0)
         #expect(attempts(Array(snapshot.sleepExact.values)) == attempts(Array(snapshot.sleepLog2.values)))
         #expect(attempts(Array(snapshot.sleepLog2.values)) == snapshot.sleepsResolved)
