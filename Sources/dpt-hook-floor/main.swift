@@ -5,8 +5,9 @@ import Foundation
 /// The floor of bench/lab: a minimal BPF program on each named function's entry (fentry), attached
 /// until SIGINT or SIGTERM. Empty, it is the price of the hooks themselves — the kernel entering a
 /// BPF trampoline at every call — which a tracer on the same calls pays before doing any work.
-/// With --helper-calls or --touch-pages it does a fixed amount of one kind of work per run, to tell
-/// which kind costs the traced workload what (under TCG, in the lab).
+/// With --helper-calls, --touch-pages or --spin it does a fixed amount of one kind of work per run, to
+/// tell which kind costs the traced workload what (under TCG, in the lab); --stats prints the
+/// programs' run time by the kernel's statistics when detaching, to relate that cost to it.
 /// (bpftrace 0.17 cannot do this on 5.10: its feature probe reports no kfunc support there.)
 @main
 struct HookFloor: ParsableCommand {
@@ -21,6 +22,12 @@ struct HookFloor: ParsableCommand {
     @Option(help: "Distinct 4 KiB pages of an array map each run writes one word to.")
     var touchPages = 0
 
+    @Option(help: "Iterations of a register-only loop per run (pure CPU work: no memory, no helper).")
+    var spin = 0
+
+    @Flag(help: "Count the programs' runs and run time (BPF_ENABLE_STATS, Linux 5.8+) and print them on exit.")
+    var stats = false
+
     @Argument(help: "Kernel functions to hook (their entries).")
     var functions: [String]
 
@@ -29,6 +36,8 @@ struct HookFloor: ParsableCommand {
         guard (0...64).contains(helperCalls), (0...64).contains(touchPages) else {
             throw ValidationError("--helper-calls and --touch-pages take 0 to 64")
         }
+        // the verifier walks every iteration: its limit is a million instructions
+        guard (0...100_000).contains(spin) else { throw ValidationError("--spin takes 0 to 100000") }
     }
 
     func run() throws {
@@ -42,6 +51,12 @@ struct HookFloor: ParsableCommand {
             guard pages >= 0 else { throw failure("creating the page map failed: \(String(cString: strerror(-pages)))") }
         }
         let insns = program(pagesMap: pages)
+        var statsFD: Int32 = -1
+        if stats {
+            statsFD = bpf_enable_stats(BPF_STATS_RUN_TIME)
+            guard statsFD >= 0 else { throw failure("the kernel cannot count run time (BPF_ENABLE_STATS): \(String(cString: strerror(-statsFD)))") }
+        }
+        var programs: [Int32] = []
         var links: [Int32] = []
         for function in functions {
             let btfID = btf__find_by_name_kind(vmlinux, function, Self.btfKindFunction)
@@ -57,10 +72,11 @@ struct HookFloor: ParsableCommand {
             // BPF_RAW_TRACEPOINT_OPEN attaches tracing programs on every kernel with fentry (5.5+).
             let link = bpf_raw_tracepoint_open(nil, program)
             guard link >= 0 else { throw failure("attaching to \(function) failed: \(String(cString: strerror(-link)))") }
+            programs.append(program)
             links.append(link)
         }
         // A whole line at once: bench/lab waits for it in a file.
-        FileHandle.standardOutput.write(Data("dpt-hook-floor: attached \(links.count) fentry programs (\(helperCalls) helper calls, \(touchPages) pages per run): \(functions.joined(separator: " "))\n".utf8))
+        FileHandle.standardOutput.write(Data("dpt-hook-floor: attached \(links.count) fentry programs (\(helperCalls) helper calls, \(touchPages) pages, \(spin) loop iterations per run): \(functions.joined(separator: " "))\n".utf8))
 
         var stop = sigset_t()
         sigemptyset(&stop)
@@ -69,6 +85,16 @@ struct HookFloor: ParsableCommand {
         pthread_sigmask(SIG_BLOCK, &stop, nil)
         var received: Int32 = 0
         sigwait(&stop, &received)
+        if stats {
+            for (function, program) in zip(functions, programs) {
+                var info = bpf_prog_info()
+                var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+                guard bpf_obj_get_info_by_fd(program, &info, &length) == 0 else { continue }
+                let mean = info.run_cnt > 0 ? Double(info.run_time_ns) / Double(info.run_cnt) : 0
+                print("dpt-hook-floor: \(function): \(info.run_cnt) runs, \(info.run_time_ns) ns, mean \(String(format: "%.0f", mean)) ns")
+            }
+            close(statsFD)
+        }
         links.forEach { close($0) } // detaches; the programs go with their last reference
     }
 
@@ -76,13 +102,14 @@ struct HookFloor: ParsableCommand {
     static let btfKindFunction: UInt32 = 12
 
     /// helperCalls × `call bpf_get_current_pid_tgid`, then per page `r1 = &pages[0] + page × 4096;
-    /// *(u64 *)r1 = 1`, then `r0 = 0; exit`.
+    /// *(u64 *)r1 = 1`, then `r6 = spin; do r6 -= 1 while r6 != 0`, then `r0 = 0; exit`.
     func program(pagesMap: Int32) -> [bpf_insn] {
-        func insn(_ code: Int32, dst: UInt8 = 0, src: UInt8 = 0, imm: Int32 = 0) -> bpf_insn {
+        func insn(_ code: Int32, dst: UInt8 = 0, src: UInt8 = 0, off: Int16 = 0, imm: Int32 = 0) -> bpf_insn {
             var i = bpf_insn()
             i.code = UInt8(code)
             i.dst_reg = dst
             i.src_reg = src
+            i.off = off
             i.imm = imm
             return i
         }
@@ -95,6 +122,11 @@ struct HookFloor: ParsableCommand {
             insns.append(insn(BPF_LD | BPF_DW | BPF_IMM, dst: 1, src: UInt8(BPF_PSEUDO_MAP_VALUE), imm: pagesMap))
             insns.append(insn(0, imm: Int32(page * 4096)))
             insns.append(insn(BPF_ST | BPF_MEM | BPF_DW, dst: 1, imm: 1))
+        }
+        if spin > 0 {
+            insns.append(insn(BPF_ALU64 | BPF_MOV | BPF_K, dst: 6, imm: Int32(spin)))
+            insns.append(insn(BPF_ALU64 | BPF_SUB | BPF_K, dst: 6, imm: 1))
+            insns.append(insn(BPF_JMP | BPF_JNE | BPF_K, dst: 6, off: -2, imm: 0))
         }
         insns.append(insn(BPF_ALU64 | BPF_MOV | BPF_K, dst: 0, imm: 0))
         insns.append(insn(BPF_JMP | BPF_EXIT))

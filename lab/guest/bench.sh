@@ -2,8 +2,9 @@
 # order -- untraced, `dpas-trace sleep-ratio`, the equivalent bpftrace script
 # (/lab/bench-sleep-ratio.bt), `dpas-trace record`, and on request `dpas-trace sleep-ratio
 # --off-cpu-time` (the timer and context-switch tracepoints too), the same with --avoid tp_btf
-# (classic tracepoints), and minimal fentry programs on sleep-ratio's four hooks (dpt-hook-floor:
-# empty, the floor, or doing a fixed amount of one kind of work) -- and within each mode fio with
+# (classic tracepoints), sleep-ratio with its process frozen during fio (the kernel side alone), and
+# minimal fentry programs on sleep-ratio's four hooks (dpt-hook-floor: empty, the floor, or doing a
+# fixed amount of one kind of work) -- and within each mode fio with
 # 1 and 2 jobs in a random order, so slow drift of the emulator (TCG) spreads over all modes alike. A tracer is
 # attached once per mode and round and covers both fio runs; its start-up is outside the fio window.
 # Writes /results/bench/ROUND-MODE-JOBSj.fio.json, the tracers' output, and bench.tsv
@@ -97,6 +98,14 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 			fio_pair "$round" dpas-trace
 			lab_trace_stop "bench/$round-dpas-trace"
 			;;
+		dpas-trace-stopped)
+			# The kernel side alone: the programs stay attached while the tracer's process is frozen.
+			lab_trace_start "bench/$round-dpas-trace-stopped" sleep-ratio --device "$DEV"
+			kill -STOP "$TRACE_PID"
+			fio_pair "$round" dpas-trace-stopped
+			kill -CONT "$TRACE_PID"
+			lab_trace_stop "bench/$round-dpas-trace-stopped"
+			;;
 		dpas-trace-offcpu)
 			lab_trace_start "bench/$round-dpas-trace-offcpu" sleep-ratio --device "$DEV" --off-cpu-time
 			fio_pair "$round" dpas-trace-offcpu
@@ -115,6 +124,7 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 		empty-fentry) floor_pair "$round" "$mode" ;;
 		fentry-helpers) floor_pair "$round" "$mode" --helper-calls 4 ;;
 		fentry-pages) floor_pair "$round" "$mode" --touch-pages 4 ;;
+		fentry-spin) floor_pair "$round" "$mode" --spin 1000 ;;
 		record)
 			lab_trace_start "bench/$round-record" record -o /tmp/bench.dpt --device "$DEV"
 			start=$(cut -d' ' -f1 /proc/uptime)
