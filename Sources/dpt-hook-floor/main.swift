@@ -5,9 +5,10 @@ import Foundation
 /// The floor of bench/lab: a minimal BPF program on each named function's entry (fentry), attached
 /// until SIGINT or SIGTERM. Empty, it is the price of the hooks themselves — the kernel entering a
 /// BPF trampoline at every call — which a tracer on the same calls pays before doing any work.
-/// With --helper-calls, --touch-pages or --spin it does a fixed amount of one kind of work per run, to
-/// tell which kind costs the traced workload what (under TCG, in the lab); --stats prints the
-/// programs' run time by the kernel's statistics when detaching, to relate that cost to it.
+/// With --helper-calls, --touch-pages, --spin, --thread-lookups or --percpu-counts it does a fixed
+/// amount of one kind of work per run, to tell which kind costs the traced workload what (under
+/// TCG, in the lab); --stats prints the programs' run time by the kernel's statistics when
+/// detaching, to relate that cost to it.
 /// (bpftrace 0.17 cannot do this on 5.10: its feature probe reports no kfunc support there.)
 @main
 struct HookFloor: ParsableCommand {
@@ -25,6 +26,19 @@ struct HookFloor: ParsableCommand {
     @Option(help: "Iterations of a register-only loop per run (pure CPU work: no memory, no helper).")
     var spin = 0
 
+    @Option(help: "Lookups per run of the current thread in a map (added if missing), storing to the value: sleep-ratio's per-thread state.")
+    var threadLookups = 0
+
+    enum ThreadMap: String, ExpressibleByArgument, CaseIterable {
+        case lruHash = "lru-hash", hash, array
+    }
+
+    @Option(help: "The --thread-lookups map: lru-hash (sleep-ratio's), hash, or array (indexed by the thread id's low 12 bits).")
+    var threadMap = ThreadMap.lruHash
+
+    @Option(help: "Increments per run of a per-CPU array counter (a lookup and an add): sleep-ratio's counters.")
+    var percpuCounts = 0
+
     @Flag(help: "Count the programs' runs and run time (BPF_ENABLE_STATS, Linux 5.8+) and print them on exit.")
     var stats = false
 
@@ -33,8 +47,8 @@ struct HookFloor: ParsableCommand {
 
     func validate() throws {
         guard !functions.isEmpty else { throw ValidationError("name at least one function") }
-        guard (0...64).contains(helperCalls), (0...64).contains(touchPages) else {
-            throw ValidationError("--helper-calls and --touch-pages take 0 to 64")
+        guard [helperCalls, touchPages, threadLookups, percpuCounts].allSatisfy({ (0...64).contains($0) }) else {
+            throw ValidationError("--helper-calls, --touch-pages, --thread-lookups and --percpu-counts take 0 to 64")
         }
         // the verifier walks every iteration: its limit is a million instructions
         guard (0...100_000).contains(spin) else { throw ValidationError("--spin takes 0 to 100000") }
@@ -50,7 +64,21 @@ struct HookFloor: ParsableCommand {
             pages = bpf_map_create(BPF_MAP_TYPE_ARRAY, "floor_pages", 4, UInt32(touchPages * 4096), 1, nil)
             guard pages >= 0 else { throw failure("creating the page map failed: \(String(cString: strerror(-pages)))") }
         }
-        let insns = program(pagesMap: pages)
+        var threads: Int32 = -1, counters: Int32 = -1
+        if threadLookups > 0 {
+            let type: bpf_map_type = switch threadMap {
+            case .lruHash: BPF_MAP_TYPE_LRU_HASH
+            case .hash: BPF_MAP_TYPE_HASH
+            case .array: BPF_MAP_TYPE_ARRAY
+            }
+            threads = bpf_map_create(type, "floor_threads", 4, 8, UInt32(Self.threadSlots), nil)
+            guard threads >= 0 else { throw failure("creating the thread map failed: \(String(cString: strerror(-threads)))") }
+        }
+        if percpuCounts > 0 {
+            counters = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "floor_counters", 4, 8, 1, nil)
+            guard counters >= 0 else { throw failure("creating the counter map failed: \(String(cString: strerror(-counters)))") }
+        }
+        let insns = program(pagesMap: pages, threadsMap: threads, countersMap: counters)
         var statsFD: Int32 = -1
         if stats {
             statsFD = bpf_enable_stats(BPF_STATS_RUN_TIME)
@@ -76,7 +104,7 @@ struct HookFloor: ParsableCommand {
             links.append(link)
         }
         // A whole line at once: bench/lab waits for it in a file.
-        FileHandle.standardOutput.write(Data("dpt-hook-floor: attached \(links.count) fentry programs (\(helperCalls) helper calls, \(touchPages) pages, \(spin) loop iterations per run): \(functions.joined(separator: " "))\n".utf8))
+        FileHandle.standardOutput.write(Data("dpt-hook-floor: attached \(links.count) fentry programs (per run: \(helperCalls) helper calls, \(touchPages) pages, \(spin) loop iterations, \(threadLookups) \(threadMap.rawValue) lookups, \(percpuCounts) per-CPU counts): \(functions.joined(separator: " "))\n".utf8))
 
         var stop = sigset_t()
         sigemptyset(&stop)
@@ -98,12 +126,16 @@ struct HookFloor: ParsableCommand {
         links.forEach { close($0) } // detaches; the programs go with their last reference
     }
 
+    static let threadSlots = 4096
+
     /// BTF_KIND_FUNC: C declares it both as an enum constant and a macro, which Swift finds ambiguous.
     static let btfKindFunction: UInt32 = 12
 
     /// helperCalls × `call bpf_get_current_pid_tgid`, then per page `r1 = &pages[0] + page × 4096;
-    /// *(u64 *)r1 = 1`, then `r6 = spin; do r6 -= 1 while r6 != 0`, then `r0 = 0; exit`.
-    func program(pagesMap: Int32) -> [bpf_insn] {
+    /// *(u64 *)r1 = 1`, then `r6 = spin; do r6 -= 1 while r6 != 0`, then per thread lookup the thread's
+    /// value (added if missing) set to 1, then per count a per-CPU counter's `*v += 1`, then
+    /// `r0 = 0; exit`.
+    func program(pagesMap: Int32, threadsMap: Int32, countersMap: Int32) -> [bpf_insn] {
         func insn(_ code: Int32, dst: UInt8 = 0, src: UInt8 = 0, off: Int16 = 0, imm: Int32 = 0) -> bpf_insn {
             var i = bpf_insn()
             i.code = UInt8(code)
@@ -127,6 +159,47 @@ struct HookFloor: ParsableCommand {
             insns.append(insn(BPF_ALU64 | BPF_MOV | BPF_K, dst: 6, imm: Int32(spin)))
             insns.append(insn(BPF_ALU64 | BPF_SUB | BPF_K, dst: 6, imm: 1))
             insns.append(insn(BPF_JMP | BPF_JNE | BPF_K, dst: 6, off: -2, imm: 0))
+        }
+        func loadMap(_ register: UInt8, _ fd: Int32) {
+            insns.append(insn(BPF_LD | BPF_DW | BPF_IMM, dst: register, src: UInt8(BPF_PSEUDO_MAP_FD), imm: fd))
+            insns.append(insn(0))
+        }
+        func stackAddress(_ register: UInt8, _ offset: Int32) {
+            insns.append(insn(BPF_ALU64 | BPF_MOV | BPF_X, dst: register, src: 10))
+            insns.append(insn(BPF_ALU64 | BPF_ADD | BPF_K, dst: register, imm: offset))
+        }
+        let lookup = Int32(BPF_FUNC_map_lookup_elem.rawValue), update = Int32(BPF_FUNC_map_update_elem.rawValue)
+        if threadLookups > 0 {
+            // key: the thread id (an array's slot: its low bits) at fp-4; a zero value to add at fp-16
+            insns.append(insn(BPF_JMP | BPF_CALL, imm: Int32(BPF_FUNC_get_current_pid_tgid.rawValue)))
+            if threadMap == .array { insns.append(insn(BPF_ALU64 | BPF_AND | BPF_K, dst: 0, imm: Int32(Self.threadSlots - 1))) }
+            insns.append(insn(BPF_STX | BPF_MEM | BPF_W, dst: 10, src: 0, off: -4))
+            insns.append(insn(BPF_ST | BPF_MEM | BPF_DW, dst: 10, off: -16, imm: 0))
+        }
+        for _ in 0..<threadLookups {
+            loadMap(1, threadsMap)
+            stackAddress(2, -4)
+            insns.append(insn(BPF_JMP | BPF_CALL, imm: lookup))
+            insns.append(insn(BPF_JMP | BPF_JEQ | BPF_K, dst: 0, off: 2, imm: 0))
+            insns.append(insn(BPF_ST | BPF_MEM | BPF_DW, dst: 0, imm: 1))
+            insns.append(insn(BPF_JMP | BPF_JA, off: 8)) // over the add below
+            loadMap(1, threadsMap)
+            stackAddress(2, -4)
+            stackAddress(3, -16)
+            insns.append(insn(BPF_ALU64 | BPF_MOV | BPF_K, dst: 4, imm: 0))
+            insns.append(insn(BPF_JMP | BPF_CALL, imm: update))
+        }
+        if percpuCounts > 0 {
+            insns.append(insn(BPF_ST | BPF_MEM | BPF_W, dst: 10, off: -20, imm: 0))
+        }
+        for _ in 0..<percpuCounts {
+            loadMap(1, countersMap)
+            stackAddress(2, -20)
+            insns.append(insn(BPF_JMP | BPF_CALL, imm: lookup))
+            insns.append(insn(BPF_JMP | BPF_JEQ | BPF_K, dst: 0, off: 3, imm: 0))
+            insns.append(insn(BPF_LDX | BPF_MEM | BPF_DW, dst: 1, src: 0))
+            insns.append(insn(BPF_ALU64 | BPF_ADD | BPF_K, dst: 1, imm: 1))
+            insns.append(insn(BPF_STX | BPF_MEM | BPF_DW, dst: 0, src: 1))
         }
         insns.append(insn(BPF_ALU64 | BPF_MOV | BPF_K, dst: 0, imm: 0))
         insns.append(insn(BPF_JMP | BPF_EXIT))
