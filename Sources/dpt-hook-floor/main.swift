@@ -59,25 +59,21 @@ struct HookFloor: ParsableCommand {
             throw failure("cannot load the kernel's BTF (/sys/kernel/btf/vmlinux): fentry needs it")
         }
         defer { btf__free(vmlinux) }
-        var pages: Int32 = -1
-        if touchPages > 0 {
-            pages = bpf_map_create(BPF_MAP_TYPE_ARRAY, "floor_pages", 4, UInt32(touchPages * 4096), 1, nil)
-            guard pages >= 0 else { throw failure("creating the page map failed: \(String(cString: strerror(-pages)))") }
+        /// A map with u32 keys, or -1 where the work that needs it is not asked for.
+        func map(if needed: Bool, _ type: bpf_map_type, _ name: String, valueSize: Int, entries: Int) throws -> Int32 {
+            guard needed else { return -1 }
+            let fd = bpf_map_create(type, name, 4, UInt32(valueSize), UInt32(entries), nil)
+            guard fd >= 0 else { throw failure("creating the map \(name) failed: \(String(cString: strerror(-fd)))") }
+            return fd
         }
-        var threads: Int32 = -1, counters: Int32 = -1
-        if threadLookups > 0 {
-            let type: bpf_map_type = switch threadMap {
-            case .lruHash: BPF_MAP_TYPE_LRU_HASH
-            case .hash: BPF_MAP_TYPE_HASH
-            case .array: BPF_MAP_TYPE_ARRAY
-            }
-            threads = bpf_map_create(type, "floor_threads", 4, 8, UInt32(Self.threadSlots), nil)
-            guard threads >= 0 else { throw failure("creating the thread map failed: \(String(cString: strerror(-threads)))") }
+        let pages = try map(if: touchPages > 0, BPF_MAP_TYPE_ARRAY, "floor_pages", valueSize: touchPages * 4096, entries: 1)
+        let threadMapType: bpf_map_type = switch threadMap {
+        case .lruHash: BPF_MAP_TYPE_LRU_HASH
+        case .hash: BPF_MAP_TYPE_HASH
+        case .array: BPF_MAP_TYPE_ARRAY
         }
-        if percpuCounts > 0 {
-            counters = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "floor_counters", 4, 8, 1, nil)
-            guard counters >= 0 else { throw failure("creating the counter map failed: \(String(cString: strerror(-counters)))") }
-        }
+        let threads = try map(if: threadLookups > 0, threadMapType, "floor_threads", valueSize: 8, entries: Self.threadSlots)
+        let counters = try map(if: percpuCounts > 0, BPF_MAP_TYPE_PERCPU_ARRAY, "floor_counters", valueSize: 8, entries: 1)
         let insns = program(pagesMap: pages, threadsMap: threads, countersMap: counters)
         var statsFD: Int32 = -1
         if stats {
@@ -168,7 +164,12 @@ struct HookFloor: ParsableCommand {
             insns.append(insn(BPF_ALU64 | BPF_MOV | BPF_X, dst: register, src: 10))
             insns.append(insn(BPF_ALU64 | BPF_ADD | BPF_K, dst: register, imm: offset))
         }
-        let lookup = Int32(BPF_FUNC_map_lookup_elem.rawValue), update = Int32(BPF_FUNC_map_update_elem.rawValue)
+        /// r0 = the value at the key on the stack at `key` (r1, r2 set up for the helper).
+        func lookUp(_ fd: Int32, key: Int32) {
+            loadMap(1, fd)
+            stackAddress(2, key)
+            insns.append(insn(BPF_JMP | BPF_CALL, imm: Int32(BPF_FUNC_map_lookup_elem.rawValue)))
+        }
         if threadLookups > 0 {
             // key: the thread id (an array's slot: its low bits) at fp-4; a zero value to add at fp-16
             insns.append(insn(BPF_JMP | BPF_CALL, imm: Int32(BPF_FUNC_get_current_pid_tgid.rawValue)))
@@ -177,9 +178,7 @@ struct HookFloor: ParsableCommand {
             insns.append(insn(BPF_ST | BPF_MEM | BPF_DW, dst: 10, off: -16, imm: 0))
         }
         for _ in 0..<threadLookups {
-            loadMap(1, threadsMap)
-            stackAddress(2, -4)
-            insns.append(insn(BPF_JMP | BPF_CALL, imm: lookup))
+            lookUp(threadsMap, key: -4)
             insns.append(insn(BPF_JMP | BPF_JEQ | BPF_K, dst: 0, off: 2, imm: 0))
             insns.append(insn(BPF_ST | BPF_MEM | BPF_DW, dst: 0, imm: 1))
             insns.append(insn(BPF_JMP | BPF_JA, off: 8)) // over the add below
@@ -187,15 +186,13 @@ struct HookFloor: ParsableCommand {
             stackAddress(2, -4)
             stackAddress(3, -16)
             insns.append(insn(BPF_ALU64 | BPF_MOV | BPF_K, dst: 4, imm: 0))
-            insns.append(insn(BPF_JMP | BPF_CALL, imm: update))
+            insns.append(insn(BPF_JMP | BPF_CALL, imm: Int32(BPF_FUNC_map_update_elem.rawValue)))
         }
         if percpuCounts > 0 {
             insns.append(insn(BPF_ST | BPF_MEM | BPF_W, dst: 10, off: -20, imm: 0))
         }
         for _ in 0..<percpuCounts {
-            loadMap(1, countersMap)
-            stackAddress(2, -20)
-            insns.append(insn(BPF_JMP | BPF_CALL, imm: lookup))
+            lookUp(countersMap, key: -20)
             insns.append(insn(BPF_JMP | BPF_JEQ | BPF_K, dst: 0, off: 3, imm: 0))
             insns.append(insn(BPF_LDX | BPF_MEM | BPF_DW, dst: 1, src: 0))
             insns.append(insn(BPF_ALU64 | BPF_ADD | BPF_K, dst: 1, imm: 1))
