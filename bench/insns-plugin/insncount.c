@@ -1,0 +1,64 @@
+/*
+ * QEMU TCG plugin of bench/insns: counts the guest instructions executed (all vCPUs; the lab runs
+ * single-threaded TCG, so one plain counter) and appends "VCPU COUNT" to the file out=PATH each
+ * time the guest executes the marker `nopl 0x44505431(%rax)` (dpt-mark.c). The counts do not
+ * depend on the host's speed, which the lab's IOPS do.
+ * Debian ships QEMU without qemu-plugin.h: the few declarations used are QEMU 7.2's (plugin API
+ * version 1), below.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef uint64_t qemu_plugin_id_t;
+struct qemu_plugin_tb;
+struct qemu_plugin_insn;
+typedef struct qemu_info_t qemu_info_t;
+enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_CB_RW_REGS };
+enum qemu_plugin_op { QEMU_PLUGIN_INLINE_ADD_U64 };
+#define EXPORT __attribute__((visibility("default")))
+void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, void (*cb)(qemu_plugin_id_t, struct qemu_plugin_tb *));
+size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
+void qemu_plugin_register_vcpu_tb_exec_inline(struct qemu_plugin_tb *tb, enum qemu_plugin_op op, void *ptr, uint64_t imm);
+struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
+const void *qemu_plugin_insn_data(const struct qemu_plugin_insn *insn);
+size_t qemu_plugin_insn_size(const struct qemu_plugin_insn *insn);
+void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn, void (*cb)(unsigned int, void *),
+					    enum qemu_plugin_cb_flags flags, void *userdata);
+EXPORT int qemu_plugin_version = 1;
+
+static uint64_t insns;
+static FILE *out;
+static const unsigned char marker[7] = { 0x0f, 0x1f, 0x80, 0x31, 0x54, 0x50, 0x44 };
+
+static void mark(unsigned int vcpu, void *udata)
+{
+	fprintf(out, "%u %llu\n", vcpu, (unsigned long long)insns);
+	fflush(out);
+}
+
+static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+	size_t n = qemu_plugin_tb_n_insns(tb);
+	qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &insns, n);
+	for (size_t i = 0; i < n; i++) {
+		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+		if (qemu_plugin_insn_size(insn) == sizeof(marker) && !memcmp(qemu_plugin_insn_data(insn), marker, sizeof(marker)))
+			qemu_plugin_register_vcpu_insn_exec_cb(insn, mark, QEMU_PLUGIN_CB_NO_REGS, NULL);
+	}
+}
+
+EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv)
+{
+	const char *path = "insncount.out";
+	for (int i = 0; i < argc; i++)
+		if (!strncmp(argv[i], "out=", 4))
+			path = argv[i] + 4;
+	out = fopen(path, "w");
+	if (!out)
+		return -1;
+	qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
+	return 0;
+}

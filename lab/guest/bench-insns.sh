@@ -1,0 +1,55 @@
+# Guest script of bench/insns: guest instructions per polled read, untraced, under empty fentry
+# programs on sleep-ratio's four hooks (dpt-hook-floor), and under `dpas-trace sleep-ratio`. Each
+# window is fio reading a fixed number of 4 KiB blocks (1 job, hybrid polling) between two runs of
+# dpt-mark: the host's plugin writes the instruction count at each mark. Writes /results/insns-windows.tsv:
+# "round mode reads iops" per window, in the order of the marks.
+# INSNS_ROUNDS and INSNS_READS come from /lab/insns.env.
+. /lab/insns.env
+lab_configure /lab/scenarios/hybrid.conf
+poll=blk_mq_poll
+grep -q ' blk_poll$' /proc/kallsyms && poll=blk_poll
+out=/results/insns-windows.tsv
+: > $out
+fio --name=warm-up --ioengine=pvsync2 --hipri --direct=1 --rw=randread --bs=4k --iodepth=1 --numjobs=1 \
+	--time_based --runtime=3 --filename="/dev/$DEV" --eta=never > /dev/null || fail "fio warm-up failed"
+
+# window ROUND MODE: marks, fio, marks; appends the window's reads and IOPS.
+window() {
+	# fio runs the marks itself, once its job is set up and once its I/O is done: its start-up and
+	# report are outside the window.
+	fio --name="$2" --ioengine=pvsync2 --hipri --direct=1 --rw=randread --bs=4k --iodepth=1 --numjobs=1 \
+		--number_ios="$INSNS_READS" --filename="/dev/$DEV" --eta=never --output-format=terse \
+		--exec_prerun="$(command -v dpt-mark)" --exec_postrun="$(command -v dpt-mark)" > /tmp/insns-fio.txt ||
+		fail "fio $2 failed"
+	terse=$(grep "^3;" /tmp/insns-fio.txt) || fail "fio $2 printed no terse line: $(cat /tmp/insns-fio.txt)"
+	reads=$(($(echo "$terse" | cut -d';' -f6) / 4))
+	echo "$1	$2	$reads	$(echo "$terse" | cut -d';' -f8)" >> $out
+	say "round $1 $2: $reads reads"
+}
+
+for round in $(seq 1 "$INSNS_ROUNDS"); do
+	for mode in $(printf '%s\n' untraced empty-fentry dpas-trace | shuf); do
+		case $mode in
+		untraced) window "$round" untraced ;;
+		empty-fentry)
+			dpt-hook-floor "$poll" hrtimer_sleeper_start_expires io_schedule hrtimer_cancel > /tmp/insns-floor.log 2>&1 &
+			pid=$!
+			i=0
+			until grep -q attached /tmp/insns-floor.log; do
+				kill -0 "$pid" 2>/dev/null || fail "dpt-hook-floor: $(cat /tmp/insns-floor.log)"
+				i=$((i + 1))
+				[ $i -lt 400 ] || fail "dpt-hook-floor did not attach within 100 s"
+				sleep 0.25
+			done
+			window "$round" empty-fentry
+			kill -INT "$pid"
+			wait "$pid" || fail "dpt-hook-floor: $(tail -n 1 /tmp/insns-floor.log)"
+			;;
+		dpas-trace)
+			lab_trace_start "insns-$round" sleep-ratio --device "$DEV"
+			window "$round" dpas-trace
+			lab_trace_stop "insns-$round"
+			;;
+		esac
+	done
+done
