@@ -23,15 +23,15 @@ enum dpt_counter {
 	DPT_CNT_RQ_START = 3,        /* requests started that passed the filters */
 	DPT_CNT_RQ_DONE = 4,         /* completions of those requests */
 	DPT_CNT_RQ_DONE_UNMATCHED = 5, /* completions whose start was not seen (or not kept) */
-	DPT_CNT_SLEEP_ARMED = 6,     /* hybrid-poll sleepers armed (the arm, or hrtimer_start of an hrtimer_wakeup sleeper) */
-	DPT_CNT_SLEEP_DONE = 7,      /* hybrid sleep attempts resolved */
-	DPT_CNT_SLEEP_APPROX = 8,    /* attempts whose requested ns was estimated (expires - now) */
-	DPT_CNT_POLL_CALLS = 9,      /* blk_poll / blk_mq_poll entries */
-	DPT_CNT_SLEEP_REARMED = 10,  /* attempts that were the sleep loop's re-armed pass (DPT_F_REARMED) */
-	DPT_CNT_SLEEP_WAKEUP_UNSEEN = 11, /* attempts with a probe run missing at their end (DPT_F_WAKEUP_UNSEEN): the
+	DPT_CNT_SLEEP_ARMED = 6,     /* hybrid-poll sleepers armed (the arm, or hrtimer_start of an hrtimer_wakeup sleeper);
+	                              * those resolved are the sleep rows' attempts */
+	DPT_CNT_SLEEP_APPROX = 7,    /* attempts whose requested ns was estimated (expires - now) */
+	DPT_CNT_POLL_CALLS = 8,      /* blk_poll / blk_mq_poll entries */
+	DPT_CNT_SLEEP_REARMED = 9,   /* attempts that were the sleep loop's re-armed pass (DPT_F_REARMED) */
+	DPT_CNT_SLEEP_WAKEUP_UNSEEN = 10, /* attempts with a probe run missing at their end (DPT_F_WAKEUP_UNSEEN): the
 	                                   * switch back onto the CPU, or on the poller's path io_schedule's or the cancel's */
-	DPT_CNT_SLEEP_SWITCH_OUT_UNSEEN = 12, /* attempts off the CPU at expiry without a switch out seen (DPT_F_SWITCH_OUT_UNSEEN) */
-	DPT_CNT_SLEEP_EXPIRY_UNSEEN = 13, /* attempts whose timer fired without its expiry seen (DPT_F_EXPIRY_UNSEEN) */
+	DPT_CNT_SLEEP_SWITCH_OUT_UNSEEN = 11, /* attempts off the CPU at expiry without a switch out seen (DPT_F_SWITCH_OUT_UNSEEN) */
+	DPT_CNT_SLEEP_EXPIRY_UNSEEN = 12, /* attempts whose timer fired without its expiry seen (DPT_F_EXPIRY_UNSEEN) */
 	DPT_CNT_COUNT = 16,
 };
 

@@ -106,8 +106,8 @@ public struct KernelSnapshot: Sendable {
     /// Requests started / completed that passed the filters.
     public var requestsStarted: UInt64 { total(DPT_CNT_RQ_START) }
     public var requestsCompleted: UInt64 { total(DPT_CNT_RQ_DONE) }
-    /// Hybrid sleep attempts resolved.
-    public var sleepsResolved: UInt64 { total(DPT_CNT_SLEEP_DONE) }
+    /// Hybrid sleep attempts resolved: each is in one sleep row (the log2 view folds the exact rows in).
+    public var sleepsResolved: UInt64 { sleepLog2.values.joined().reduce(0) { $0 &+ $1.attempts } }
     /// Attempts whose switch back onto the CPU was not seen (their time asleep is estimated).
     public var sleepsWakeupUnseen: UInt64 { total(DPT_CNT_SLEEP_WAKEUP_UNSEEN) }
     /// Attempts off the CPU at their timer's expiry without a switch out seen (estimated too).
@@ -182,7 +182,7 @@ public struct KernelSnapshot: Sendable {
             cancelled &+= value.cancelled
         }
         let c = { (counter: dpt_counter) in Format.count(self.total(counter)) }
-        return "kernel counters: \(c(DPT_CNT_SLEEP_ARMED)) sleepers armed, \(c(DPT_CNT_SLEEP_DONE)) resolved "
+        return "kernel counters: \(c(DPT_CNT_SLEEP_ARMED)) sleepers armed, \(Format.count(sleepsResolved)) resolved "
             + "(\(c(DPT_CNT_SLEEP_REARMED)) re-armed passes, \(c(DPT_CNT_SLEEP_WAKEUP_UNSEEN)) with the wakeup unseen, "
             + "\(c(DPT_CNT_SLEEP_SWITCH_OUT_UNSEEN)) with the switch out unseen, "
             + "\(c(DPT_CNT_SLEEP_EXPIRY_UNSEEN)) with the expiry unseen, \(c(DPT_CNT_SLEEP_APPROX)) with requested ns estimated, "

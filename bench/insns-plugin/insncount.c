@@ -3,6 +3,9 @@
  * single-threaded TCG, so one plain counter) and appends "VCPU COUNT" to the file out=PATH each
  * time the guest executes the marker `nopl 0x44505431(%rax)` (dpt-mark.c). The counts do not
  * depend on the host's speed, which the lab's IOPS do.
+ * With profile=PATH it also writes, at each window's closing mark (windows run from an odd mark to
+ * the next), "WINDOW VADDR COUNT" for every translation block that ran in the window: the
+ * instructions executed from blocks starting at VADDR (bench/insns --profile symbolises them).
  * Debian ships QEMU without qemu-plugin.h: the few declarations used are QEMU 7.2's (plugin API
  * version 1), below.
  */
@@ -11,6 +14,7 @@
 #include <string.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 typedef uint64_t qemu_plugin_id_t;
 struct qemu_plugin_tb;
@@ -21,6 +25,7 @@ enum qemu_plugin_op { QEMU_PLUGIN_INLINE_ADD_U64 };
 #define EXPORT __attribute__((visibility("default")))
 void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, void (*cb)(qemu_plugin_id_t, struct qemu_plugin_tb *));
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
+uint64_t qemu_plugin_tb_vaddr(const struct qemu_plugin_tb *tb);
 void qemu_plugin_register_vcpu_tb_exec_inline(struct qemu_plugin_tb *tb, enum qemu_plugin_op op, void *ptr, uint64_t imm);
 struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
 const void *qemu_plugin_insn_data(const struct qemu_plugin_insn *insn);
@@ -33,16 +38,53 @@ static uint64_t insns;
 static FILE *out;
 static const unsigned char marker[7] = { 0x0f, 0x1f, 0x80, 0x31, 0x54, 0x50, 0x44 };
 
+/* One per translation (a block translated again gets another; the host sums them by address). */
+struct block_count {
+	uint64_t vaddr;
+	uint64_t insns;    /* executed from this translation, ever (an inline add: no callback) */
+	uint64_t at_open;  /* insns at the window's opening mark */
+	struct block_count *next;
+};
+static struct block_count *blocks;
+static FILE *profile;
+static unsigned marks;
+
+static void profile_mark(void)
+{
+	unsigned window = marks / 2;
+	bool opening = marks++ % 2 == 0;
+	for (struct block_count *b = blocks; b; b = b->next) {
+		if (opening)
+			b->at_open = b->insns;
+		else if (b->insns != b->at_open)
+			fprintf(profile, "%u %016llx %llu\n", window, (unsigned long long)b->vaddr,
+				(unsigned long long)(b->insns - b->at_open));
+	}
+	if (!opening)
+		fflush(profile);
+}
+
 static void mark(unsigned int vcpu, void *udata)
 {
 	fprintf(out, "%u %llu\n", vcpu, (unsigned long long)insns);
 	fflush(out);
+	if (profile)
+		profile_mark();
 }
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
 	size_t n = qemu_plugin_tb_n_insns(tb);
 	qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &insns, n);
+	if (profile) {
+		struct block_count *b = calloc(1, sizeof(*b));
+		if (b) {
+			b->vaddr = qemu_plugin_tb_vaddr(tb);
+			b->next = blocks;
+			blocks = b;
+			qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &b->insns, n);
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
 		if (qemu_plugin_insn_size(insn) == sizeof(marker) && !memcmp(qemu_plugin_insn_data(insn), marker, sizeof(marker)))
@@ -56,6 +98,8 @@ EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int
 	for (int i = 0; i < argc; i++)
 		if (!strncmp(argv[i], "out=", 4))
 			path = argv[i] + 4;
+		else if (!strncmp(argv[i], "profile=", 8) && !(profile = fopen(argv[i] + 8, "w")))
+			return -1;
 	out = fopen(path, "w");
 	if (!out)
 		return -1;

@@ -3,8 +3,15 @@
 # window is fio reading a fixed number of 4 KiB blocks (1 job, hybrid polling) between two runs of
 # dpt-mark: the host's plugin writes the instruction count at each mark. Writes /results/insns-windows.tsv:
 # "round mode reads iops" per window, in the order of the marks.
-# INSNS_ROUNDS and INSNS_READS come from /lab/insns.env.
+# INSNS_ROUNDS, INSNS_READS and INSNS_PROFILE come from /lab/insns.env. Profiling (the plugin
+# counts per code address) adds the kernel's text symbols (/results/kallsyms.txt) and each
+# window's BPF programs and trampolines (/results/kallsyms-window-N.txt, N from 0 in mark order).
 . /lab/insns.env
+if [ "$INSNS_PROFILE" = 1 ]; then
+	echo 1 > /proc/sys/net/core/bpf_jit_kallsyms || fail "cannot list JIT-compiled BPF programs in kallsyms"
+	awk '$2 ~ /^[tTwW]$/' /proc/kallsyms > /results/kallsyms.txt
+fi
+windows=0
 lab_configure /lab/scenarios/hybrid.conf
 poll=blk_mq_poll
 grep -q ' blk_poll$' /proc/kallsyms && poll=blk_poll
@@ -15,6 +22,8 @@ fio --name=warm-up --ioengine=pvsync2 --hipri --direct=1 --rw=randread --bs=4k -
 
 # window ROUND MODE: marks, fio, marks; appends the window's reads and IOPS.
 window() {
+	[ "$INSNS_PROFILE" != 1 ] || grep -E ' (bpf_prog_|bpf_trampoline_|bpf_dispatcher_)' /proc/kallsyms > "/results/kallsyms-window-$windows.txt" || true
+	windows=$((windows + 1))
 	# fio runs the marks itself, once its job is set up and once its I/O is done: its start-up and
 	# report are outside the window.
 	fio --name="$2" --ioengine=pvsync2 --hipri --direct=1 --rw=randread --bs=4k --iodepth=1 --numjobs=1 \
@@ -32,18 +41,9 @@ for round in $(seq 1 "$INSNS_ROUNDS"); do
 		case $mode in
 		untraced) window "$round" untraced ;;
 		empty-fentry)
-			dpt-hook-floor "$poll" hrtimer_sleeper_start_expires io_schedule hrtimer_cancel > /tmp/insns-floor.log 2>&1 &
-			pid=$!
-			i=0
-			until grep -q attached /tmp/insns-floor.log; do
-				kill -0 "$pid" 2>/dev/null || fail "dpt-hook-floor: $(cat /tmp/insns-floor.log)"
-				i=$((i + 1))
-				[ $i -lt 400 ] || fail "dpt-hook-floor did not attach within 100 s"
-				sleep 0.25
-			done
+			lab_floor_start /tmp/insns-floor.log "$poll" hrtimer_sleeper_start_expires io_schedule hrtimer_cancel
 			window "$round" empty-fentry
-			kill -INT "$pid"
-			wait "$pid" || fail "dpt-hook-floor: $(tail -n 1 /tmp/insns-floor.log)"
+			lab_floor_stop
 			;;
 		dpas-trace)
 			lab_trace_start "insns-$round" sleep-ratio --device "$DEV"

@@ -31,21 +31,13 @@ measure() {
 	pid= stats=
 	[ "$round" = 0 ] && stats=--stats
 	if [ $# -gt 0 ]; then
-		dpt-hook-floor $stats --spin "$@" > /tmp/placement-floor.log 2>&1 &
-		pid=$!
-		i=0
-		until grep -q attached /tmp/placement-floor.log; do
-			kill -0 "$pid" 2>/dev/null || fail "dpt-hook-floor: $(cat /tmp/placement-floor.log)"
-			i=$((i + 1))
-			[ $i -lt 400 ] || fail "dpt-hook-floor did not attach within 100 s"
-			sleep 0.25
-		done
+		lab_floor_start /tmp/placement-floor.log $stats --spin "$@"
+		pid=$FLOOR_PID
 	fi
 	set -- $(fio_once "$round-$placement")
 	kib=$1 iops=$2 ns=0
 	if [ -n "$pid" ]; then
-		kill -INT "$pid"
-		wait "$pid" || fail "dpt-hook-floor: $(tail -n 1 /tmp/placement-floor.log)"
+		lab_floor_stop
 		# the programs' run time over the run, per 4 KiB read
 		[ -z "$stats" ] || ns=$(sed -n 's/.* runs, \([0-9]*\) ns, mean.*/\1/p' /tmp/placement-floor.log |
 			awk -v reads=$((kib / 4)) '{ s += $1 } END { printf "%.0f", s / reads }')

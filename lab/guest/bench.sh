@@ -68,19 +68,10 @@ floor_pair() {
 	shift 2
 	poll=blk_mq_poll
 	grep -q ' blk_poll$' /proc/kallsyms && poll=blk_poll
-	log="$B/$floor_round-$floor_mode.out"
-	dpt-hook-floor "$@" "$poll" hrtimer_sleeper_start_expires io_schedule hrtimer_cancel > "$log" 2>&1 &
-	FLOOR_PID=$!
-	i=0
-	until grep -q 'attached' "$log"; do
-		kill -0 "$FLOOR_PID" 2>/dev/null || { fail "$(cat "$log")"; return 1; }
-		i=$((i + 1))
-		[ $i -lt 400 ] || { fail "dpt-hook-floor did not attach within 100 s"; return 1; }
-		sleep 0.25
-	done
+	lab_floor_start "$B/$floor_round-$floor_mode.out" "$@" "$poll" hrtimer_sleeper_start_expires io_schedule hrtimer_cancel ||
+		return 1
 	fio_pair "$floor_round" "$floor_mode"
-	kill -INT "$FLOOR_PID"
-	wait "$FLOOR_PID" || say "dpt-hook-floor exited with status $?: $(tail -n 1 "$log")"
+	lab_floor_stop || say "$floor_mode: the run's result stands"
 }
 
 # One unmeasured run first: the first fio of a boot pays for TCG translating the I/O path.

@@ -181,6 +181,28 @@ lab_trace_start() {
 	say "dpas-trace attached ($n links)"
 }
 
+# lab_floor_start LOG [OPTIONS] FUNCTION...: dpt-hook-floor's minimal fentry programs (bench) on
+# FUNCTIONs, in the background (FLOOR_PID), once they are attached; its output goes to LOG.
+lab_floor_start() {
+	FLOOR_LOG=$1
+	shift
+	dpt-hook-floor "$@" > "$FLOOR_LOG" 2>&1 &
+	FLOOR_PID=$!
+	i=0
+	until grep -q attached "$FLOOR_LOG"; do
+		kill -0 "$FLOOR_PID" 2>/dev/null || { fail "dpt-hook-floor: $(cat "$FLOOR_LOG")"; return 1; }
+		i=$((i + 1))
+		[ $i -lt 400 ] || { fail "dpt-hook-floor did not attach within 100 s"; return 1; }
+		sleep 0.25
+	done
+}
+
+# lab_floor_stop: detaches lab_floor_start's programs (SIGINT: it prints its statistics, if asked).
+lab_floor_stop() {
+	kill -INT "$FLOOR_PID"
+	wait "$FLOOR_PID" || { fail "dpt-hook-floor exited with status $?: $(tail -n 1 "$FLOOR_LOG")"; return 1; }
+}
+
 # lab_trace_stop NAME: ends the tracer with SIGINT (it prints its final table), SIGKILL after 60 s.
 lab_trace_stop() {
 	pid=$(cat "/tmp/$1.pid")
