@@ -33,7 +33,7 @@ struct HookFloor: ParsableCommand {
         case lruHash = "lru-hash", hash, array
     }
 
-    @Option(help: "The --thread-lookups map: lru-hash (sleep-ratio's), hash, or array (indexed by the thread id's low 12 bits).")
+    @Option(help: "The --thread-lookups map: lru-hash (sleep-ratio's until 2026-11-27), hash, or array (indexed by the thread id's low 12 bits, as sleep-ratio's slots are by its low 15).")
     var threadMap = ThreadMap.lruHash
 
     @Option(help: "Increments per run of a per-CPU array counter (a lookup and an add): sleep-ratio's counters.")
