@@ -147,12 +147,11 @@ struct sleep_state {
  * Thread slots, open-addressed by thread id in an array: the JIT inlines an array lookup, where a
  * hash map's (jhash, key compare, bucket walk) cost ≈ 140 guest instructions, made five times per
  * polled read (bench/insns --profile: ≈ 3 % of a read). Slots are claimed at poll entry and never
- * freed: a thread that has not polled for DPT_THREAD_SLOT_STALE jiffies (seconds) gives its slot
- * to the next thread that needs one (a live thread polling again claims another).
+ * freed: a thread that has not claimed its slot for thread_slot_stale_jiffies, and has no attempt
+ * in flight, gives it to the next thread that needs one (a live thread polling again claims another).
  */
-#define DPT_THREAD_SLOTS 32768 /* the default pid_max: no two live threads below it collide */
-#define DPT_THREAD_SLOT_PROBES 4
-#define DPT_THREAD_SLOT_STALE 4096
+const volatile u32 thread_slot_mask = DPT_THREAD_SLOTS - 1; /* tests: fewer slots, to collide */
+const volatile u64 thread_slot_stale_jiffies = DPT_THREAD_SLOT_STALE;
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, DPT_THREAD_SLOTS);
@@ -972,7 +971,7 @@ static __always_inline void finish_running(u32 tid, struct sleep_state *st)
 static __always_inline struct sleep_state *state_for(u32 tid)
 {
 	for (u32 i = 0; i < DPT_THREAD_SLOT_PROBES; i++) {
-		u32 slot = (tid + i) & (DPT_THREAD_SLOTS - 1);
+		u32 slot = (tid + i) & thread_slot_mask;
 		struct sleep_state *st = bpf_map_lookup_elem(&sleep_by_tid, &slot);
 		if (!st || !st->tid)
 			return 0;
@@ -990,7 +989,7 @@ static __always_inline struct sleep_state *claim_state(u32 tid, u64 now_jiffies)
 {
 	struct sleep_state *claim = 0;
 	for (u32 i = 0; i < DPT_THREAD_SLOT_PROBES; i++) {
-		u32 slot = (tid + i) & (DPT_THREAD_SLOTS - 1);
+		u32 slot = (tid + i) & thread_slot_mask;
 		struct sleep_state *st = bpf_map_lookup_elem(&sleep_by_tid, &slot);
 		if (!st)
 			break;
@@ -998,7 +997,8 @@ static __always_inline struct sleep_state *claim_state(u32 tid, u64 now_jiffies)
 			st->polled_at = now_jiffies;
 			return st;
 		}
-		if (!st->tid || now_jiffies - st->polled_at > DPT_THREAD_SLOT_STALE) {
+		/* an attempt in flight is never taken (its thread comes back to resolve it) */
+		if (!st->tid || (!st->active && now_jiffies - st->polled_at > thread_slot_stale_jiffies)) {
 			if (!claim)
 				claim = st;
 			if (!st->tid)

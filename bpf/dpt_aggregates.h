@@ -35,6 +35,13 @@ enum dpt_counter {
 	DPT_CNT_COUNT = 16,
 };
 
+/* Per-thread sleep state slots (array "sleep_by_tid", slot = thread id's low bits, probed
+ * DPT_THREAD_SLOT_PROBES on): 32768 is the default pid_max, so no two live threads collide below
+ * it. A slot not claimed for DPT_THREAD_SLOT_STALE jiffies (4-16 s) is given to another thread. */
+#define DPT_THREAD_SLOTS 32768
+#define DPT_THREAD_SLOT_PROBES 4
+#define DPT_THREAD_SLOT_STALE 4096
+
 /* Rows of the sleep aggregate: exact requested ns (open-addressed table) and log2 rows (array),
  * each attempt in one of them: its log2 row only when the exact table had no slot for it. */
 #define DPT_SLEEP_EXACT_SLOTS_LOG2 8

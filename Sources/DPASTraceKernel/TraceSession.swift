@@ -36,6 +36,11 @@ public final class TraceSession {
         /// Plan the timer and context-switch tracepoints for hybrid sleeps even where io_schedule's
         /// return can resolve them (`ProbePlanner.measureOffCPUTime`).
         public var measureOffCPUTime = false
+        /// Tests only: use this many of the kernel's per-thread slots (a power of two, at most
+        /// DPT_THREAD_SLOTS) and give a slot away once its thread has not claimed it for this many
+        /// jiffies, so that threads collide and slots age within a test.
+        public var threadSlots: UInt32 = UInt32(DPT_THREAD_SLOTS)
+        public var threadSlotStaleJiffies: UInt64 = UInt64(DPT_THREAD_SLOT_STALE)
 
         public init(device: String? = nil, processID: UInt32? = nil, threadID: UInt32? = nil, streamEvents: Bool = false,
                     ringBufferBytes: UInt32 = 16 << 20, forceSleepTracepoints: Bool = false,
@@ -217,6 +222,12 @@ public final class TraceSession {
             // `poll` drains the ring at every call; the kernel wakes it early only at an eighth full.
             try globals.set("wakeup_bytes", UInt64(ringBytes / 8))
             try globals.set("sleep_any_task", UInt8(options.classifyEverySleeper ? 1 : 0))
+            guard options.threadSlots > 0, options.threadSlots <= UInt32(DPT_THREAD_SLOTS),
+                  options.threadSlots & (options.threadSlots - 1) == 0 else {
+                throw KernelError("threadSlots must be a power of two from 1 to \(DPT_THREAD_SLOTS), not \(options.threadSlots)")
+            }
+            try globals.set("thread_slot_mask", options.threadSlots - 1)
+            try globals.set("thread_slot_stale_jiffies", options.threadSlotStaleJiffies)
             try globals.set("resolve_on_poller_path", UInt8(plan.resolvesOnPollersPath ? 1 : 0))
             let readsModes = plan.choices.contains { ($0.hook == .requestStart || $0.hook == .dpasMode) && $0.chosen != nil }
             try globals.set("dpas_observe_at_arm", UInt8(readsModes ? 1 : 0))

@@ -352,6 +352,85 @@ extension KernelSessionTests {
     }
 }
 
+/// The per-thread sleep state slots when threads collide (the test mode's sleepers stand in for
+/// pollers: they claim a slot at each arm, as a poller does at each poll entry). With one slot,
+/// the thread holding it keeps it while it is fresh: every other thread's attempt is counted as a
+/// full map, and none is mixed into the holder's state. Once it has aged, the next thread takes it.
+extension KernelSessionTests {
+    /// Runs `body` on a new thread and waits for it; returns that thread's id.
+    private func onNewThread(_ body: @escaping @Sendable () -> Void) throws -> UInt32 {
+        final class Box: @unchecked Sendable { var tid: UInt32 = 0 }
+        let box = Box(), done = DispatchSemaphore(value: 0)
+        Thread {
+            box.tid = (try? currentThreadID()) ?? 0
+            body()
+            done.signal()
+        }.start()
+        done.wait()
+        guard box.tid != 0 else { throw KernelError("gettid failed") }
+        return box.tid
+    }
+
+    private func slotSession(staleJiffies: UInt64) throws -> TraceSession? {
+        guard let flavor = TracepointFlavor.allCases.first(where: { $0.unavailableReason == nil }) else { return nil }
+        var options = flavor.options(.init(processID: UInt32(getpid()), streamEvents: true, forceSleepTracepoints: true,
+                                           classifyEverySleeper: true))
+        options.threadSlots = 1
+        options.threadSlotStaleJiffies = staleJiffies
+        return try TraceSession(options: options)
+    }
+
+    /// This process's attempts of requests under 10 ms (the usleeps below), by thread.
+    private func usleepAttempts(_ session: TraceSession) -> [UInt32: Int] {
+        var byThread: [UInt32: Int] = [:]
+        for _ in 0..<5 {
+            session.poll(timeoutMs: 20) {
+                if $0.pointee.kind == DPT_EV_HYBRID_SLEEP.rawValue && $0.pointee.sleep_requested_ns < 10_000_000 {
+                    byThread[$0.pointee.tid, default: 0] += 1
+                }
+            }
+        }
+        return byThread
+    }
+
+    @Test func threadsSharingOneSlotAreCountedNotMixed() throws {
+        guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
+        guard let session = try slotSession(staleJiffies: UInt64(DPT_THREAD_SLOT_STALE)) else {
+            return skip("no tracepoint flavor attaches the hybrid sleep hooks here")
+        }
+        defer { session.close() }
+        let sleeps = 20
+        // Two threads sleeping at the same time: at most one of them holds the slot.
+        let start = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        for _ in 0..<2 {
+            Thread {
+                start.wait()
+                for _ in 0..<sleeps { usleep(2_000) }
+                done.signal()
+            }.start()
+        }
+        start.signal(); start.signal()
+        done.wait(); done.wait()
+        let byThread = usleepAttempts(session)
+        #expect(byThread.count <= 1, "attempts of \(byThread.count) threads in one slot: \(byThread)")
+        #expect(try session.snapshot().mapFullTotal >= UInt64(sleeps), "the other thread's arms were not counted")
+    }
+
+    @Test func anAgedSlotGoesToTheNextThread() throws {
+        guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
+        // Aged after a jiffy without a claim (and no attempt in flight).
+        guard let session = try slotSession(staleJiffies: 0) else {
+            return skip("no tracepoint flavor attaches the hybrid sleep hooks here")
+        }
+        defer { session.close() }
+        let first = try onNewThread { for _ in 0..<20 { usleep(2_000) } }
+        let second = try onNewThread { for _ in 0..<20 { usleep(2_000) } }
+        let byThread = usleepAttempts(session)
+        #expect((byThread[first] ?? 0) > 0, "the first thread never held the slot: \(byThread)")
+        #expect((byThread[second] ?? 0) > 0, "the slot never went to the second thread: \(byThread)")
+    }
+}
+
 /// The timer and scheduler hooks have a raw (tp_btf) and a classic tracepoint program each: the
 /// planner prefers the first where the kernel has BTF; avoiding tp_btf runs the second here too.
 enum TracepointFlavor: String, CaseIterable, Sendable, CustomTestStringConvertible {
