@@ -1,9 +1,10 @@
 # Guest script of bench/insns: guest instructions per polled read, untraced, under empty fentry
-# programs on sleep-ratio's four hooks (dpt-hook-floor), and under `dpas-trace sleep-ratio`. Each
+# programs on sleep-ratio's four hooks (dpt-hook-floor), under `dpas-trace sleep-ratio`, and on
+# request under the equivalent bpftrace script (/lab/bench-sleep-ratio.bt). Each
 # window is fio reading a fixed number of 4 KiB blocks (1 job, hybrid polling) between two runs of
 # dpt-mark: the host's plugin writes the instruction count at each mark. Writes /results/insns-windows.tsv:
 # "round mode reads iops" per window, in the order of the marks.
-# INSNS_ROUNDS, INSNS_READS and INSNS_PROFILE come from /lab/insns.env. Profiling (the plugin
+# INSNS_ROUNDS, INSNS_READS, INSNS_MODES and INSNS_PROFILE come from /lab/insns.env. Profiling (the plugin
 # counts per code address) adds the kernel's text symbols (/results/kallsyms.txt) and each
 # window's BPF programs and trampolines (/results/kallsyms-window-N.txt, N from 0 in mark order).
 . /lab/insns.env
@@ -13,6 +14,7 @@ if [ "$INSNS_PROFILE" = 1 ]; then
 fi
 windows=0
 lab_configure /lab/scenarios/hybrid.conf
+case " $INSNS_MODES " in *" bpftrace "*) lab_bpftrace_setup ;; esac
 poll=blk_mq_poll
 grep -q ' blk_poll$' /proc/kallsyms && poll=blk_poll
 out=/results/insns-windows.tsv
@@ -37,7 +39,7 @@ window() {
 }
 
 for round in $(seq 1 "$INSNS_ROUNDS"); do
-	for mode in $(printf '%s\n' untraced empty-fentry dpas-trace | shuf); do
+	for mode in $(printf '%s\n' $INSNS_MODES | shuf); do
 		case $mode in
 		untraced) window "$round" untraced ;;
 		empty-fentry)
@@ -49,6 +51,11 @@ for round in $(seq 1 "$INSNS_ROUNDS"); do
 			lab_trace_start "insns-$round" sleep-ratio --device "$DEV"
 			window "$round" dpas-trace
 			lab_trace_stop "insns-$round"
+			;;
+		bpftrace)
+			lab_bpftrace_start "/results/insns-bpftrace-$round"
+			window "$round" bpftrace
+			lab_bpftrace_stop
 			;;
 		esac
 	done

@@ -15,9 +15,7 @@
 lab_configure /lab/scenarios/hybrid.conf
 lab_dump_sysfs /results/sysfs.txt
 mkdir -p /results/bench /tmp/bench
-# bpftrace's clang includes <linux/types.h> (bench/lab packs the host's UAPI headers).
-tar -xf /lab/bpftrace-headers.tar -C /
-ln -sfn x86_64-linux-gnu/asm /usr/include/asm
+lab_bpftrace_setup
 B=/results/bench
 : > $B/bench.tsv
 
@@ -38,27 +36,6 @@ lab_fio_bench() {
 	fio --name="$1" --ioengine=pvsync2 --hipri --direct=1 --rw=randread --bs=4k --iodepth=1 \
 		--numjobs="$2" --time_based --runtime="$DURATION" --filename="/dev/$DEV" --group_reporting \
 		--eta=never --output-format=json --output="$B/$1.fio.json" || fail "fio $1 failed"
-}
-
-# bpftrace_start NAME: starts the script, waits for its BEGIN line (printed once every probe is
-# attached).
-bpftrace_start() {
-	# bpftrace 0.17 finds the kernel's BTF by its name, which 5.10 does not report: name the file.
-	BPFTRACE_BTF=/sys/kernel/btf/vmlinux bpftrace /lab/bench-sleep-ratio.bt > "$B/$1.out" 2> "$B/$1.err" &
-	BT_PID=$!
-	i=0
-	while ! grep -q '^bpftrace: attached' "$B/$1.out"; do
-		kill -0 "$BT_PID" 2>/dev/null || { cat "$B/$1.out" "$B/$1.err"; fail "bpftrace exited before attaching"; return 1; }
-		i=$((i + 1))
-		[ $i -lt 1200 ] || fail "bpftrace did not attach within 300 s"
-		sleep 0.25
-	done
-	say "bpftrace attached"
-}
-
-bpftrace_stop() {
-	kill -INT "$BT_PID"
-	wait "$BT_PID" || say "bpftrace exited with status $?: $(tail -n 3 "$B/$1.err")"
 }
 
 # floor_pair ROUND MODE [OPTIONS]: fio_pair under dpt-hook-floor's minimal programs on sleep-ratio's
@@ -108,9 +85,9 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 			lab_trace_stop "bench/$round-dpas-trace-classic"
 			;;
 		bpftrace)
-			bpftrace_start "$round-bpftrace"
+			lab_bpftrace_start "$B/$round-bpftrace"
 			fio_pair "$round" bpftrace
-			bpftrace_stop "$round-bpftrace"
+			lab_bpftrace_stop
 			;;
 		empty-fentry) floor_pair "$round" "$mode" ;;
 		fentry-helpers) floor_pair "$round" "$mode" --helper-calls 4 ;;

@@ -203,6 +203,35 @@ lab_floor_stop() {
 	wait "$FLOOR_PID" || { fail "dpt-hook-floor exited with status $?: $(tail -n 1 "$FLOOR_LOG")"; return 1; }
 }
 
+# The equivalent bpftrace script of the benchmarks (/lab/bench-sleep-ratio.bt): bench/bpftrace-files
+# packs the host's bpftrace and the UAPI headers its clang includes for tracepoint formats.
+lab_bpftrace_setup() {
+	tar -xf /lab/bpftrace-headers.tar -C / || { fail "no bpftrace headers in the guest (bench/bpftrace-files)"; return 1; }
+	ln -sfn x86_64-linux-gnu/asm /usr/include/asm
+}
+
+# lab_bpftrace_start PREFIX: starts the script (output in PREFIX.out, PREFIX.err) in the background
+# (BT_PID) and waits for its BEGIN line, printed once every probe is attached.
+lab_bpftrace_start() {
+	BT_PREFIX=$1
+	# bpftrace 0.17 finds the kernel's BTF by its name, which 5.10 does not report: name the file.
+	BPFTRACE_BTF=/sys/kernel/btf/vmlinux bpftrace /lab/bench-sleep-ratio.bt > "$BT_PREFIX.out" 2> "$BT_PREFIX.err" &
+	BT_PID=$!
+	i=0
+	while ! grep -q '^bpftrace: attached' "$BT_PREFIX.out"; do
+		kill -0 "$BT_PID" 2>/dev/null || { cat "$BT_PREFIX.out" "$BT_PREFIX.err"; fail "bpftrace exited before attaching"; return 1; }
+		i=$((i + 1))
+		[ $i -lt 1200 ] || { fail "bpftrace did not attach within 300 s"; return 1; }
+		sleep 0.25
+	done
+	say "bpftrace attached"
+}
+
+lab_bpftrace_stop() {
+	kill -INT "$BT_PID"
+	wait "$BT_PID" || say "bpftrace exited with status $?: $(tail -n 3 "$BT_PREFIX.err")"
+}
+
 # lab_trace_stop NAME: ends the tracer with SIGINT (it prints its final table), SIGKILL after 60 s.
 lab_trace_stop() {
 	pid=$(cat "/tmp/$1.pid")
