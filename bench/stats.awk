@@ -8,3 +8,11 @@ function median(a, n) {
 	sort_numbers(a, n)
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
+# sort_modes(a, n): bench modes in a[1..n] in display order: untraced first, then by name.
+function sort_modes(a, n,    i, j, t) {
+	for (i = 2; i <= n; i++) {
+		t = a[i]
+		for (j = i - 1; j >= 1 && (t == "untraced" || (a[j] != "untraced" && a[j] > t)); j--) a[j + 1] = a[j]
+		a[j + 1] = t
+	}
+}

@@ -1,8 +1,10 @@
 /*
  * QEMU TCG plugin of bench/insns: counts the guest instructions executed (all vCPUs; the lab runs
- * single-threaded TCG, so one plain counter) and appends "VCPU COUNT" to the file out=PATH each
- * time the guest executes the marker `nopl 0x44505431(%rax)` (dpt-mark.c). The counts do not
- * depend on the host's speed, which the lab's IOPS do.
+ * single-threaded TCG, so one plain counter) and appends "VCPU COUNT CPU_NS" to the file out=PATH
+ * each time the guest executes the marker `nopl 0x44505431(%rax)` (dpt-mark.c). The counts do not
+ * depend on the host's speed, which the lab's IOPS do. CPU_NS is the CPU time of the thread
+ * emulating every vCPU (it sleeps while they idle; devices run in other threads): what emulating
+ * the guest's code cost the host, less sensitive to other tenants than wall-clock IOPS.
  * With profile=PATH it also writes, at each window's closing mark (windows run from an odd mark to
  * the next), "WINDOW VADDR COUNT" for every translation block that ran in the window: the
  * instructions executed from blocks starting at VADDR (bench/insns --profile symbolises them).
@@ -15,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <time.h>
 
 typedef uint64_t qemu_plugin_id_t;
 struct qemu_plugin_tb;
@@ -66,7 +69,10 @@ static void profile_mark(void)
 
 static void mark(unsigned int vcpu, void *udata)
 {
-	fprintf(out, "%u %llu\n", vcpu, (unsigned long long)insns);
+	struct timespec cpu;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+	fprintf(out, "%u %llu %llu\n", vcpu, (unsigned long long)insns,
+		(unsigned long long)cpu.tv_sec * 1000000000ULL + (unsigned long long)cpu.tv_nsec);
 	fflush(out);
 	if (profile)
 		profile_mark();

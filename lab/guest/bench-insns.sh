@@ -1,11 +1,12 @@
-# Guest script of bench/insns: guest instructions per polled read, untraced, under empty fentry
-# programs on sleep-ratio's four hooks (dpt-hook-floor), under `dpas-trace sleep-ratio`, and on
-# request under the equivalent bpftrace script (/lab/bench-sleep-ratio.bt). Each
-# window is fio reading a fixed number of 4 KiB blocks (1 job, hybrid polling) between two runs of
-# dpt-mark: the host's plugin writes the instruction count at each mark. Writes /results/insns-windows.tsv:
-# "round mode reads iops" per window, in the order of the marks.
-# INSNS_ROUNDS, INSNS_READS, INSNS_MODES and INSNS_PROFILE come from /lab/insns.env. Profiling (the plugin
-# counts per code address) adds the kernel's text symbols (/results/kallsyms.txt) and each
+# Guest script of bench/insns: guest instructions per polled read in each of INSNS_MODES (untraced,
+# `dpas-trace sleep-ratio`, the equivalent bpftrace script /lab/bench-sleep-ratio.bt, dpt-hook-floor's
+# programs on sleep-ratio's four hooks: empty-fentry, fentry-spin, ...), in a random order per round.
+# Each window is fio reading a fixed number of 4 KiB blocks (1 job, hybrid polling) between two runs
+# of dpt-mark: the host's plugin writes the instruction count (and its emulation CPU time) at each
+# mark. Writes /results/insns-windows.tsv: "round mode reads iops" per window, in the order of the
+# marks.
+# INSNS_ROUNDS, INSNS_READS, INSNS_MODES and INSNS_PROFILE come from /lab/insns.env. Profiling (the
+# plugin counts per code address) adds the kernel's text symbols (/results/kallsyms.txt) and each
 # window's BPF programs and trampolines (/results/kallsyms-window-N.txt, N from 0 in mark order).
 . /lab/insns.env
 if [ "$INSNS_PROFILE" = 1 ]; then
@@ -42,9 +43,10 @@ for round in $(seq 1 "$INSNS_ROUNDS"); do
 	for mode in $(printf '%s\n' $INSNS_MODES | shuf); do
 		case $mode in
 		untraced) window "$round" untraced ;;
-		empty-fentry)
-			lab_floor_start /tmp/insns-floor.log "$poll" hrtimer_sleeper_start_expires io_schedule hrtimer_cancel
-			window "$round" empty-fentry
+		empty-fentry | fentry-*)
+			opts=$(lab_floor_options "$mode") || fail "unknown floor mode $mode"
+			lab_floor_start /tmp/insns-floor.log $opts "$poll" hrtimer_sleeper_start_expires io_schedule hrtimer_cancel
+			window "$round" "$mode"
 			lab_floor_stop
 			;;
 		dpas-trace)

@@ -89,14 +89,7 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 			fio_pair "$round" bpftrace
 			lab_bpftrace_stop
 			;;
-		empty-fentry) floor_pair "$round" "$mode" ;;
-		fentry-helpers) floor_pair "$round" "$mode" --helper-calls 4 ;;
-		fentry-pages) floor_pair "$round" "$mode" --touch-pages 4 ;;
-		fentry-spin) floor_pair "$round" "$mode" --spin 1000 ;;
-		fentry-lru) floor_pair "$round" "$mode" --thread-lookups 1 ;;
-		fentry-hash) floor_pair "$round" "$mode" --thread-lookups 1 --thread-map hash ;;
-		fentry-array) floor_pair "$round" "$mode" --thread-lookups 1 --thread-map array ;;
-		fentry-percpu) floor_pair "$round" "$mode" --percpu-counts 2 ;;
+		empty-fentry | fentry-*) floor_pair "$round" "$mode" $(lab_floor_options "$mode") ;;
 		record)
 			lab_trace_start "bench/$round-record" record -o /tmp/bench.dpt --device "$DEV"
 			start=$(cut -d' ' -f1 /proc/uptime)

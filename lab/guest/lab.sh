@@ -197,6 +197,22 @@ lab_floor_start() {
 	done
 }
 
+# lab_floor_options MODE: dpt-hook-floor's options for a floor mode of the benchmarks (empty
+# programs, or each doing one kind of sleep-ratio's work per run); fails for other modes.
+lab_floor_options() {
+	case $1 in
+	empty-fentry) echo ;;
+	fentry-helpers) echo --helper-calls 4 ;;
+	fentry-pages) echo --touch-pages 4 ;;
+	fentry-spin) echo --spin 1000 ;;
+	fentry-lru) echo --thread-lookups 1 ;;
+	fentry-hash) echo --thread-lookups 1 --thread-map hash ;;
+	fentry-array) echo --thread-lookups 1 --thread-map array ;;
+	fentry-percpu) echo --percpu-counts 2 ;;
+	*) return 1 ;;
+	esac
+}
+
 # lab_floor_stop: detaches lab_floor_start's programs (SIGINT: it prints its statistics, if asked).
 lab_floor_stop() {
 	kill -INT "$FLOOR_PID"
