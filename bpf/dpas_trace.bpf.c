@@ -982,9 +982,9 @@ static __always_inline struct sleep_state *state_for(u32 tid)
 }
 
 /* The thread's slot (its age renewed), claimed if it has none: the first free or stale one on its
- * probe path. Two
- * threads claiming the same free slot at the same instant (5.10 has no compare-and-swap) leave
- * one of them without a slot until its next poll entry. Counted as a full map when none is left. */
+ * probe path; counted as a full map when none is left. Two threads claiming the same free slot at
+ * the same instant (5.10 has no compare-and-swap) leave one of them without a slot until its next
+ * poll entry. */
 static __always_inline struct sleep_state *claim_state(u32 tid, u64 now_jiffies)
 {
 	struct sleep_state *claim = 0;
