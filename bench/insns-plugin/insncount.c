@@ -6,8 +6,9 @@
  * emulating every vCPU (it sleeps while they idle; devices run in other threads): what emulating
  * the guest's code cost the host, less sensitive to other tenants than wall-clock IOPS.
  * With profile=PATH it also writes, at each window's closing mark (windows run from an odd mark to
- * the next), "WINDOW VADDR COUNT" for every translation block that ran in the window: the
- * instructions executed from blocks starting at VADDR (bench/insns --profile symbolises them).
+ * the next), "WINDOW VADDR COUNT MEMORY" for every translation block that ran in the window: the
+ * instructions executed from blocks starting at VADDR and their memory accesses (bench/insns
+ * --profile symbolises them; TCG emulates a memory access far more dearly than a register op).
  * Debian ships QEMU without qemu-plugin.h: the few declarations used are QEMU 7.2's (plugin API
  * version 1), below.
  */
@@ -25,6 +26,7 @@ struct qemu_plugin_insn;
 typedef struct qemu_info_t qemu_info_t;
 enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_CB_RW_REGS };
 enum qemu_plugin_op { QEMU_PLUGIN_INLINE_ADD_U64 };
+enum qemu_plugin_mem_rw { QEMU_PLUGIN_MEM_R = 1, QEMU_PLUGIN_MEM_W, QEMU_PLUGIN_MEM_RW };
 #define EXPORT __attribute__((visibility("default")))
 void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, void (*cb)(qemu_plugin_id_t, struct qemu_plugin_tb *));
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
@@ -35,6 +37,8 @@ const void *qemu_plugin_insn_data(const struct qemu_plugin_insn *insn);
 size_t qemu_plugin_insn_size(const struct qemu_plugin_insn *insn);
 void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn, void (*cb)(unsigned int, void *),
 					    enum qemu_plugin_cb_flags flags, void *userdata);
+void qemu_plugin_register_vcpu_mem_inline(struct qemu_plugin_insn *insn, enum qemu_plugin_mem_rw rw,
+					  enum qemu_plugin_op op, void *ptr, uint64_t imm);
 EXPORT int qemu_plugin_version = 1;
 
 static uint64_t insns;
@@ -46,6 +50,8 @@ struct block_count {
 	uint64_t vaddr;
 	uint64_t insns;    /* executed from this translation, ever (an inline add: no callback) */
 	uint64_t at_open;  /* insns at the window's opening mark */
+	uint64_t memory;   /* memory accesses made by its instructions, ever */
+	uint64_t memory_at_open;
 	struct block_count *next;
 };
 static struct block_count *blocks;
@@ -57,11 +63,14 @@ static void profile_mark(void)
 	unsigned window = marks / 2;
 	bool opening = marks++ % 2 == 0;
 	for (struct block_count *b = blocks; b; b = b->next) {
-		if (opening)
+		if (opening) {
 			b->at_open = b->insns;
-		else if (b->insns != b->at_open)
-			fprintf(profile, "%u %016llx %llu\n", window, (unsigned long long)b->vaddr,
-				(unsigned long long)(b->insns - b->at_open));
+			b->memory_at_open = b->memory;
+		} else if (b->insns != b->at_open) {
+			fprintf(profile, "%u %016llx %llu %llu\n", window, (unsigned long long)b->vaddr,
+				(unsigned long long)(b->insns - b->at_open),
+				(unsigned long long)(b->memory - b->memory_at_open));
+		}
 	}
 	if (!opening)
 		fflush(profile);
@@ -82,17 +91,17 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
 	size_t n = qemu_plugin_tb_n_insns(tb);
 	qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &insns, n);
-	if (profile) {
-		struct block_count *b = calloc(1, sizeof(*b));
-		if (b) {
-			b->vaddr = qemu_plugin_tb_vaddr(tb);
-			b->next = blocks;
-			blocks = b;
-			qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &b->insns, n);
-		}
+	struct block_count *b = profile ? calloc(1, sizeof(*b)) : NULL;
+	if (b) {
+		b->vaddr = qemu_plugin_tb_vaddr(tb);
+		b->next = blocks;
+		blocks = b;
+		qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &b->insns, n);
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+		if (b)
+			qemu_plugin_register_vcpu_mem_inline(insn, QEMU_PLUGIN_MEM_RW, QEMU_PLUGIN_INLINE_ADD_U64, &b->memory, 1);
 		if (qemu_plugin_insn_size(insn) == sizeof(marker) && !memcmp(qemu_plugin_insn_data(insn), marker, sizeof(marker)))
 			qemu_plugin_register_vcpu_insn_exec_cb(insn, mark, QEMU_PLUGIN_CB_NO_REGS, NULL);
 	}
