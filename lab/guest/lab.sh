@@ -181,6 +181,18 @@ lab_trace_start() {
 	say "dpas-trace attached ($n links)"
 }
 
+# lab_wait_for_line PID FILE PATTERN SECONDS WHAT: waits until FILE has a line matching PATTERN
+# (a basic regular expression) while process PID (WHAT, in messages) lives, at most SECONDS.
+lab_wait_for_line() {
+	i=0
+	until grep -q "$3" "$2"; do
+		kill -0 "$1" 2>/dev/null || { fail "$5 exited before it was ready: $(tail -n 5 "$2")"; return 1; }
+		i=$((i + 1))
+		[ $i -lt $(($4 * 4)) ] || { fail "$5 was not ready within $4 s"; return 1; }
+		sleep 0.25
+	done
+}
+
 # lab_floor_start LOG [OPTIONS] FUNCTION...: dpt-hook-floor's minimal fentry programs (bench) on
 # FUNCTIONs, in the background (FLOOR_PID), once they are attached; its output goes to LOG.
 lab_floor_start() {
@@ -188,29 +200,24 @@ lab_floor_start() {
 	shift
 	dpt-hook-floor "$@" > "$FLOOR_LOG" 2>&1 &
 	FLOOR_PID=$!
-	i=0
-	until grep -q attached "$FLOOR_LOG"; do
-		kill -0 "$FLOOR_PID" 2>/dev/null || { fail "dpt-hook-floor: $(cat "$FLOOR_LOG")"; return 1; }
-		i=$((i + 1))
-		[ $i -lt 400 ] || { fail "dpt-hook-floor did not attach within 100 s"; return 1; }
-		sleep 0.25
-	done
+	lab_wait_for_line "$FLOOR_PID" "$FLOOR_LOG" attached 100 dpt-hook-floor
 }
 
-# lab_floor_options MODE: dpt-hook-floor's options for a floor mode of the benchmarks (empty
-# programs, or each doing one kind of sleep-ratio's work per run); fails for other modes.
+# The benchmarks' floor modes, one per line: the mode, then dpt-hook-floor's options for it (empty
+# programs, or each doing one kind of sleep-ratio's work per run). The host's bench scripts read
+# this table too (bench/lib.sh).
+LAB_FLOOR_MODES='empty-fentry
+fentry-helpers --helper-calls 4
+fentry-pages --touch-pages 4
+fentry-spin --spin 1000
+fentry-lru --thread-lookups 1
+fentry-hash --thread-lookups 1 --thread-map hash
+fentry-array --thread-lookups 1 --thread-map array
+fentry-percpu --percpu-counts 2'
+
+# lab_floor_options MODE: dpt-hook-floor's options for floor mode MODE; fails for other modes.
 lab_floor_options() {
-	case $1 in
-	empty-fentry) echo ;;
-	fentry-helpers) echo --helper-calls 4 ;;
-	fentry-pages) echo --touch-pages 4 ;;
-	fentry-spin) echo --spin 1000 ;;
-	fentry-lru) echo --thread-lookups 1 ;;
-	fentry-hash) echo --thread-lookups 1 --thread-map hash ;;
-	fentry-array) echo --thread-lookups 1 --thread-map array ;;
-	fentry-percpu) echo --percpu-counts 2 ;;
-	*) return 1 ;;
-	esac
+	echo "$LAB_FLOOR_MODES" | awk -v mode="$1" '$1 == mode { found = 1; $1 = ""; sub(/^ /, ""); print } END { exit !found }'
 }
 
 # lab_floor_stop: detaches lab_floor_start's programs (SIGINT: it prints its statistics, if asked).
@@ -233,13 +240,8 @@ lab_bpftrace_start() {
 	# bpftrace 0.17 finds the kernel's BTF by its name, which 5.10 does not report: name the file.
 	BPFTRACE_BTF=/sys/kernel/btf/vmlinux bpftrace /lab/bench-sleep-ratio.bt > "$BT_PREFIX.out" 2> "$BT_PREFIX.err" &
 	BT_PID=$!
-	i=0
-	while ! grep -q '^bpftrace: attached' "$BT_PREFIX.out"; do
-		kill -0 "$BT_PID" 2>/dev/null || { cat "$BT_PREFIX.out" "$BT_PREFIX.err"; fail "bpftrace exited before attaching"; return 1; }
-		i=$((i + 1))
-		[ $i -lt 1200 ] || { fail "bpftrace did not attach within 300 s"; return 1; }
-		sleep 0.25
-	done
+	lab_wait_for_line "$BT_PID" "$BT_PREFIX.out" '^bpftrace: attached' 300 bpftrace ||
+		{ cat "$BT_PREFIX.err"; return 1; }
 	say "bpftrace attached"
 }
 
