@@ -58,6 +58,11 @@ const volatile u8 sleep_any_task = 0;
 /* Resolve hybrid sleep attempts on the poller's path, at the sleep loop's hrtimer_cancel (see the
  * header); 0: from the timer and context-switch tracepoints. */
 const volatile u8 resolve_on_poller_path = 0;
+/* --verbose: also count what only describes the run (poll calls, sleepers armed). Off, the
+ * poller's path makes two per-CPU lookups fewer per read: a helper call each on kernels before
+ * 6.10, and under TCG each call costs software-TLB and block-lookup misses (bench/insns
+ * --qemu-counts). */
+const volatile u8 count_diagnostics = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -127,6 +132,8 @@ struct sleep_state {
 	u64 slept_ns;
 	u64 not_running_at_arm; /* not_running_ns() at the arm (resolve_on_poller_path) */
 	u64 nvcsw;       /* the task's voluntary switches then */
+	u64 task;        /* the arming task (resolve_on_poller_path): the poller itself, read again after
+			  * its sleep without a helper call to find it */
 	u64 polled_at;  /* jiffies at its last poll entry (kept across attempts: a slot's age) */
 	u32 tid;        /* the slot's thread (0: a free slot; kept across attempts) */
 	u32 flags;
@@ -172,6 +179,12 @@ static __always_inline void count(u32 idx)
 	u64 *c = bpf_map_lookup_elem(&counters, &idx);
 	if (c)
 		*c += 1;
+}
+
+static __always_inline void count_diagnostic(u32 idx)
+{
+	if (count_diagnostics)
+		count(idx);
 }
 
 static __always_inline struct dpt_event *reserve_event(void)
@@ -919,10 +932,13 @@ static __always_inline u64 not_running_ns(struct task_struct *task, bool btf)
 
 /* On the poller's path: did the task leave the CPU voluntarily since its arm (nvcsw counts a
  * switch made with its state still TASK_UNINTERRUPTIBLE: the timer had not woken it; the loop
- * makes none between the arm and io_schedule), and for how long. */
+ * makes none between the arm and io_schedule), and for how long. Runs in the thread that armed
+ * (its slot is found by its id), so the task recorded at the arm is the current one; an attempt
+ * outlives its thread only by the kernel skipping the resolving probe runs, and a task sleeping
+ * uninterruptibly cannot exit before its loop's cancel. */
 static __always_inline void count_switch_since_arm(struct sleep_state *st)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = (struct task_struct *)st->task;
 	if (BPF_CORE_READ(task, nvcsw) == st->nvcsw)
 		return;
 	u64 not_running = not_running_ns(task, false);
@@ -1085,7 +1101,7 @@ static __always_inline void reset_state(struct sleep_state *st)
 
 static __always_inline void poll_enter(void)
 {
-	count(DPT_CNT_POLL_CALLS);
+	count_diagnostic(DPT_CNT_POLL_CALLS);
 	struct sleep_state *st = claim_state(current_tid(), bpf_jiffies64());
 	if (!st)
 		return;
@@ -1150,7 +1166,7 @@ static __always_inline void start_attempt(u64 id, struct sleep_state *st, u64 ti
 	st->flags = st->rearmed ? DPT_F_REARMED : 0;
 	st->tgid = id >> 32;
 	st->active = 1;
-	count(DPT_CNT_SLEEP_ARMED);
+	count_diagnostic(DPT_CNT_SLEEP_ARMED);
 	if (resolve_on_poller_path) {
 		st->flags |= DPT_F_RESOLVED_IN_IO_SCHEDULE;
 		return; /* only the poller resolves it: no owner to find */
@@ -1170,10 +1186,12 @@ static __always_inline void start_attempt(u64 id, struct sleep_state *st, u64 ti
  * absolute expiry of a REL pass is known once armed (arm_exit, or the expiry if that comes first). */
 static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode, bool btf)
 {
-	u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *task = resolve_on_poller_path ? arming_task(sl, btf) : 0;
+	/* The sleeper's task is the arming one (a cleared one reads 0: no thread's slot): its ids by
+	 * plain loads rather than a helper call. */
+	u64 id = resolve_on_poller_path && btf ? (u64)(u32)task->tgid << 32 | (u32)task->pid : bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
 	u8 rearm = !(mode & DPT_HRTIMER_MODE_REL);
-	struct task_struct *task = resolve_on_poller_path ? arming_task(sl, btf) : 0;
 	struct sleep_state *st = resolve_on_poller_path ? poller_hybrid_arm(id, sl, rearm, task, btf) : tracked_state(id);
 	if (!st)
 		return;
@@ -1187,6 +1205,7 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode, bool
 	st->rearmed = rearm;
 	if (resolve_on_poller_path) {
 		/* The baseline of count_switch_since_arm (no voluntary switch until io_schedule). */
+		st->task = (u64)task;
 		st->nvcsw = btf ? task->nvcsw : BPF_CORE_READ(task, nvcsw);
 		st->not_running_at_arm = not_running_ns(task, btf);
 	}

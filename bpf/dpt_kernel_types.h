@@ -89,6 +89,7 @@ struct sched_entity {
 struct task_struct {
 	int on_cpu; /* on a CPU (finish_task clears it after the sched_switch tracepoint) */
 	int pid; /* the thread id */
+	int tgid; /* the process id */
 	unsigned long nvcsw; /* voluntary context switches */
 	struct sched_entity se;
 } __pai;

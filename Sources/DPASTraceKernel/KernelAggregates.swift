@@ -173,7 +173,8 @@ public struct KernelSnapshot: Sendable {
     }
 
     /// What the kernel side counted, in one line for --verbose: every sleeper armed should be
-    /// resolved (the difference is still pending), and the flags say how attempts ended.
+    /// resolved (the difference is still pending), and the flags say how attempts ended. Sleepers
+    /// armed and poll calls are counted only with `TraceSession.Options.diagnosticCounts`.
     public var kernelCountersLine: String {
         var ioSchedule: UInt64 = 0, firedDuringArm: UInt64 = 0, cancelled: UInt64 = 0
         for value in sleepLog2.values.joined() {

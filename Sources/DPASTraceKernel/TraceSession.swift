@@ -36,6 +36,9 @@ public final class TraceSession {
         /// Plan the timer and context-switch tracepoints for hybrid sleeps even where io_schedule's
         /// return can resolve them (`ProbePlanner.measureOffCPUTime`).
         public var measureOffCPUTime = false
+        /// Also count what only describes the run (poll calls, sleepers armed: `kernelCountersLine`),
+        /// at two per-CPU lookups per polled read.
+        public var diagnosticCounts = false
         /// Tests only: use this many of the kernel's per-thread slots (a power of two, at most
         /// DPT_THREAD_SLOTS) and give a slot away once its thread has not claimed it for this many
         /// jiffies, so that threads collide and slots age within a test.
@@ -229,6 +232,7 @@ public final class TraceSession {
             try globals.set("thread_slot_mask", options.threadSlots - 1)
             try globals.set("thread_slot_stale_jiffies", options.threadSlotStaleJiffies)
             try globals.set("resolve_on_poller_path", UInt8(plan.resolvesOnPollersPath ? 1 : 0))
+            try globals.set("count_diagnostics", UInt8(options.diagnosticCounts ? 1 : 0))
             let readsModes = plan.choices.contains { ($0.hook == .requestStart || $0.hook == .dpasMode) && $0.chosen != nil }
             try globals.set("dpas_observe_at_arm", UInt8(readsModes ? 1 : 0))
             // DPAS: zero addresses keep every DPAS read dead code (stock kernels).

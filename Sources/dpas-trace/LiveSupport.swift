@@ -128,6 +128,7 @@ enum Live {
             sessionOptions.hooks = hooks
             sessionOptions.avoidedAttachTypes = Set(options.avoid)
             sessionOptions.measureOffCPUTime = options.offCPUTime
+            sessionOptions.diagnosticCounts = options.verbose
             session = try TraceSession(options: sessionOptions)
         } catch let error as KernelError {
             if options.verbose { LibBPFLog.captured.forEach { stderr($0.text) } }
