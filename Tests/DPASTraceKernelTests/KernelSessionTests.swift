@@ -352,6 +352,35 @@ extension KernelSessionTests {
     }
 }
 
+/// The counters that only describe a run (sleepers armed, poll calls) cost a per-CPU lookup each on
+/// the poller's path: counted only when asked (--verbose), never instead of an attempt.
+extension KernelSessionTests {
+    @Test(arguments: [false, true])
+    func sleepersArmedAreCountedOnlyWhenAsked(_ asked: Bool) throws {
+        guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
+        guard let flavor = TracepointFlavor.allCases.first(where: { $0.unavailableReason == nil }) else {
+            return skip("no tracepoint flavor attaches the hybrid sleep hooks here")
+        }
+        var options = flavor.options(.init(processID: UInt32(getpid()), threadID: try currentThreadID(),
+                                           forceSleepTracepoints: true, classifyEverySleeper: true))
+        options.diagnosticCounts = asked
+        let session = try TraceSession(options: options)
+        defer { session.close() }
+        let sleeps = 10
+        for _ in 0..<sleeps { usleep(2000) }
+        Thread.sleep(forTimeInterval: 0.05)
+        let snapshot = try session.snapshot()
+        let resolved = snapshot.sleepsResolved
+        #expect(resolved >= UInt64(sleeps))
+        if asked {
+            // every resolved attempt was armed; the last one (this thread's 50 ms wait) may still be pending
+            #expect(snapshot.total(DPT_CNT_SLEEP_ARMED) >= resolved)
+        } else {
+            #expect(snapshot.total(DPT_CNT_SLEEP_ARMED) == 0)
+        }
+    }
+}
+
 /// The per-thread sleep state slots when threads collide (the test mode's sleepers stand in for
 /// pollers: they claim a slot at each arm, as a poller does at each poll entry). With one slot,
 /// the thread holding it keeps it while it is fresh: every other thread's attempt is counted as a
