@@ -15,7 +15,7 @@
 lab_configure /lab/scenarios/hybrid.conf
 lab_dump_sysfs /results/sysfs.txt
 mkdir -p /results/bench /tmp/bench
-lab_bpftrace_setup
+case " $BENCH_MODES " in *" bpftrace "*) lab_bpftrace_setup ;; esac
 B=/results/bench
 : > $B/bench.tsv
 
