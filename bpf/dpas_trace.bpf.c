@@ -96,8 +96,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__type(value, struct dpt_sleep_exact_slots);
-} sleep_exact_slots SEC(".maps");
+	__type(value, struct dpt_sleep_rows_used);
+} sleep_rows_used SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -842,15 +842,28 @@ static __always_inline struct dpt_sleep_stats *exact_row(u64 requested)
 			row->used = 1;
 			row->requested_ns = requested;
 			u32 zero = 0;
-			struct dpt_sleep_exact_slots *slots = bpf_map_lookup_elem(&sleep_exact_slots, &zero);
-			if (slots)
-				slots->used[slot & (DPT_SLEEP_EXACT_MAX - 1)] = 1;
+			struct dpt_sleep_rows_used *used = bpf_map_lookup_elem(&sleep_rows_used, &zero);
+			if (used)
+				used->exact[slot & (DPT_SLEEP_EXACT_MAX - 1)] = 1;
 			return &row->stats;
 		}
 		if (row->requested_ns == requested)
 			return &row->stats;
 	}
 	return 0;
+}
+
+/* The reader copies only the log2 rows some attempt reached (sleep_rows_used). */
+static __always_inline void mark_log2_row(u32 row)
+{
+	u32 zero = 0;
+	struct dpt_sleep_rows_used *used = bpf_map_lookup_elem(&sleep_rows_used, &zero);
+	if (!used)
+		return;
+	/* The mask again, where the verifier sees it (the compiler knows it holds and drops it). */
+	asm volatile("%0 &= %1" : "+r"(row) : "i"(DPT_SLEEP_LOG2_ROWS - 1));
+	if (!used->log2[row])
+		used->log2[row] = 1;
 }
 
 /* Resolve the attempt: aggregate it, stream it if recording, forget the timer. */
@@ -886,6 +899,7 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 		count(DPT_CNT_EXACT_OVERFLOW);
 		u32 row = dpt_ilog2(requested) & (DPT_SLEEP_LOG2_ROWS - 1);
 		s = bpf_map_lookup_elem(&sleep_log2, &row);
+		mark_log2_row(row);
 	}
 	if (s)
 		add_sleep_stats(s, slept, slept_ns, requested, flags);

@@ -73,10 +73,12 @@ struct dpt_sleep_exact_row {
 	struct dpt_sleep_stats stats;
 };
 
-/* Array map "sleep_exact_slots" (one entry): which exact slots some CPU has claimed, so the
- * reader copies only those (each slot is a few KB per possible CPU). */
-struct dpt_sleep_exact_slots {
-	dpt_agg_u8 used[DPT_SLEEP_EXACT_MAX];
+/* Array map "sleep_rows_used" (one entry): which exact slots some CPU has claimed and which log2
+ * rows some attempt has reached, so the reader copies only those (each row is a few KB per
+ * possible CPU; the log2 rows are reached only once the exact table is full). */
+struct dpt_sleep_rows_used {
+	dpt_agg_u8 exact[DPT_SLEEP_EXACT_MAX];
+	dpt_agg_u8 log2[DPT_SLEEP_LOG2_ROWS];
 };
 
 /* Key of the bucket aggregate (hash "bucket_counts", value: u64 count per CPU). */

@@ -200,18 +200,32 @@ extension TraceSession {
         var snap = KernelSnapshot(counters: [], buckets: [:], sleepExact: [:], sleepLog2: [:])
         let cpus = cpuCount
         guard let counters = mapFD("counters"), let buckets = mapFD("bucket_counts"),
-              let exact = mapFD("sleep_exact"), let exactSlots = mapFD("sleep_exact_slots"),
+              let exact = mapFD("sleep_exact"), let rowsUsed = mapFD("sleep_rows_used"),
               let log2 = mapFD("sleep_log2") else {
             throw KernelError("the tracing session is closed")
         }
 
         // Per-CPU values come as one slot per possible CPU, each rounded up to 8 bytes.
         var u64s = [UInt64](repeating: 0, count: cpus)
-        snap.counters = Array(repeating: Array(repeating: 0, count: Int(DPT_CNT_COUNT.rawValue)), count: cpus)
-        for index in 0..<UInt32(DPT_CNT_COUNT.rawValue) {
-            var key = index
-            guard bpf_map_lookup_elem(counters, &key, &u64s) == 0 else { continue }
-            for cpu in 0..<cpus { snap.counters[cpu][Int(index)] = u64s[cpu] }
+        let counterCount = Int(DPT_CNT_COUNT.rawValue)
+        snap.counters = Array(repeating: Array(repeating: 0, count: counterCount), count: cpus)
+        // All counters in one call where the kernel has batch lookups (5.6+): the snapshot runs
+        // beside the traced workload, every second.
+        var batchKeys = [UInt32](repeating: 0, count: counterCount)
+        var batchValues = [UInt64](repeating: 0, count: counterCount * cpus)
+        var batchCount = UInt32(counterCount)
+        var outBatch: UInt32 = 0
+        let batched = bpf_map_lookup_batch(counters, nil, &outBatch, &batchKeys, &batchValues, &batchCount, nil)
+        if (batched == 0 || batched == -ENOENT) && batchCount == UInt32(counterCount) {
+            for (slot, key) in batchKeys.enumerated() where Int(key) < counterCount {
+                for cpu in 0..<cpus { snap.counters[cpu][Int(key)] = batchValues[slot * cpus + cpu] }
+            }
+        } else {
+            for index in 0..<UInt32(counterCount) {
+                var key = index
+                guard bpf_map_lookup_elem(counters, &key, &u64s) == 0 else { continue }
+                for cpu in 0..<cpus { snap.counters[cpu][Int(index)] = u64s[cpu] }
+            }
         }
 
         var bucketKey = dpt_bucket_key()
@@ -246,12 +260,12 @@ extension TraceSession {
 
         // Each CPU keeps its own slots: gather a value's row from wherever each CPU put it. Only
         // the slots claimed are copied (each is a few KB per possible CPU).
-        var slots = dpt_sleep_exact_slots()
+        var used = dpt_sleep_rows_used()
         var zero: UInt32 = 0
-        guard bpf_map_lookup_elem(exactSlots, &zero, &slots) == 0 else {
-            throw KernelError("could not read the exact sleep table's slot map (errno \(errno))")
+        guard bpf_map_lookup_elem(rowsUsed, &zero, &used) == 0 else {
+            throw KernelError("could not read which sleep rows are in use (errno \(errno))")
         }
-        let claimed = withUnsafeBytes(of: slots.used) { bytes in bytes.indices.filter { bytes[$0] != 0 } }
+        let claimed = withUnsafeBytes(of: used.exact) { bytes in bytes.indices.filter { bytes[$0] != 0 } }
         for slot in claimed {
             var key = UInt32(slot)
             guard bpf_map_lookup_elem(exact, &key, raw) == 0 else { continue }
@@ -261,7 +275,8 @@ extension TraceSession {
                 snap.sleepExact[row.requested_ns, default: Array(repeating: .init(), count: cpus)][cpu] = value(row.stats)
             }
         }
-        for row in 0..<UInt32(DPT_SLEEP_LOG2_ROWS) {
+        let reached = withUnsafeBytes(of: used.log2) { bytes in bytes.indices.filter { bytes[$0] != 0 } }
+        for row in reached.map(UInt32.init) {
             var key = row
             guard bpf_map_lookup_elem(log2, &key, raw) == 0 else { continue }
             let values = (0..<cpus).map { value((raw + $0 * statsStride).load(as: dpt_sleep_stats.self)) }

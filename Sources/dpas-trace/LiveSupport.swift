@@ -14,7 +14,7 @@ struct LiveTraceOptions: ParsableArguments {
     @Option(name: .long, help: "Trace only requests started, and hybrid sleeps taken, by this thread ID.")
     var tid: UInt32?
 
-    @Flag(name: .long, help: "Print the probe plan and libbpf's messages on stderr.")
+    @Flag(name: .long, help: "Print the probe plan and libbpf's messages on stderr, and at the end what the kernel side counted (with the poll calls and sleepers armed, counted only then: two per-CPU lookups per polled read).")
     var verbose = false
 
     @Flag(name: .long, help: "Count each BPF program's runs and run time (the kernel's BPF statistics) and print them on stderr at the end: what the tracing costs, per probe.")

@@ -381,6 +381,32 @@ extension KernelSessionTests {
     }
 }
 
+/// Past the exact table (DPT_SLEEP_EXACT_MAX distinct requests per CPU) attempts go to their log2
+/// rows; the reader copies only the rows some attempt reached, and must still read every one.
+extension KernelSessionTests {
+    @Test func attemptsPastTheExactTableAreReadFromTheirLog2Rows() throws {
+        guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
+        guard let flavor = TracepointFlavor.allCases.first(where: { $0.unavailableReason == nil }) else {
+            return skip("no tracepoint flavor attaches the hybrid sleep hooks here")
+        }
+        let session = try TraceSession(options: flavor.options(.init(processID: UInt32(getpid()), threadID: try currentThreadID(),
+                                                                     forceSleepTracepoints: true, classifyEverySleeper: true)))
+        defer { session.close() }
+        // Distinct requests, three times as many as one CPU's exact slots.
+        let sleeps = 3 * Int(DPT_SLEEP_EXACT_MAX)
+        for i in 0..<sleeps { usleep(UInt32(20 + i)) }
+        Thread.sleep(forTimeInterval: 0.05)
+        let snapshot = try session.snapshot()
+        let overflow = snapshot.total(DPT_CNT_EXACT_OVERFLOW)
+        let inExactRows = snapshot.sleepExact.values.joined().reduce(0) { $0 + $1.attempts }
+        #expect(overflow > 0, "the exact table never filled")
+        #expect(snapshot.sleepsResolved >= UInt64(sleeps))
+        // Every attempt is in one kernel row: its exact row, or (counted as overflow) its log2 row.
+        #expect(inExactRows + overflow == snapshot.sleepsResolved,
+                "\(inExactRows) in exact rows + \(overflow) overflowed != \(snapshot.sleepsResolved) read")
+    }
+}
+
 /// The per-thread sleep state slots when threads collide (the test mode's sleepers stand in for
 /// pollers: they claim a slot at each arm, as a poller does at each poll entry). With one slot,
 /// the thread holding it keeps it while it is fresh: every other thread's attempt is counted as a
