@@ -358,7 +358,7 @@ extension KernelSessionTests {
     @Test(arguments: [false, true])
     func sleepersArmedAreCountedOnlyWhenAsked(_ asked: Bool) throws {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
-        guard let flavor = TracepointFlavor.allCases.first(where: { $0.unavailableReason == nil }) else {
+        guard let flavor = TracepointFlavor.firstAvailable else {
             return skip("no tracepoint flavor attaches the hybrid sleep hooks here")
         }
         var options = flavor.options(.init(processID: UInt32(getpid()), threadID: try currentThreadID(),
@@ -386,7 +386,7 @@ extension KernelSessionTests {
 extension KernelSessionTests {
     @Test func attemptsPastTheExactTableAreReadFromTheirLog2Rows() throws {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
-        guard let flavor = TracepointFlavor.allCases.first(where: { $0.unavailableReason == nil }) else {
+        guard let flavor = TracepointFlavor.firstAvailable else {
             return skip("no tracepoint flavor attaches the hybrid sleep hooks here")
         }
         let session = try TraceSession(options: flavor.options(.init(processID: UInt32(getpid()), threadID: try currentThreadID(),
@@ -427,7 +427,7 @@ extension KernelSessionTests {
     }
 
     private func slotSession(staleJiffies: UInt64) throws -> TraceSession? {
-        guard let flavor = TracepointFlavor.allCases.first(where: { $0.unavailableReason == nil }) else { return nil }
+        guard let flavor = TracepointFlavor.firstAvailable else { return nil }
         var options = flavor.options(.init(processID: UInt32(getpid()), streamEvents: true, forceSleepTracepoints: true,
                                            classifyEverySleeper: true))
         options.threadSlots = 1
@@ -531,6 +531,9 @@ enum TracepointFlavor: String, CaseIterable, Sendable, CustomTestStringConvertib
         if self == .classic { options.avoidedAttachTypes = [.tpBTF] }
         return options
     }
+
+    /// The first flavor this kernel can run, for tests that need one and not each.
+    static var firstAvailable: TracepointFlavor? { allCases.first { $0.unavailableReason == nil } }
 
     /// Why this flavor cannot run on this kernel, or nil.
     var unavailableReason: String? {
