@@ -9,6 +9,7 @@
  *                   (5.11+ and 5.10 argument lists), tracepoint block/block_rq_issue
  *   completion      tp_btf block_rq_complete, tracepoint block/block_rq_complete
  *   poll window     fentry(+fexit) / kprobe(+kretprobe) on blk_poll (<= 5.17) or blk_mq_poll
+ *                   (not on the poller's path: there the arm's caller tells a hybrid sleep)
  *   sleeper armed   fentry(+fexit) / kprobe(+kretprobe) on hrtimer_sleeper_start_expires,
  *                   tp_btf / tracepoint timer/hrtimer_start
  *   io_schedule     fentry / kprobe
@@ -19,7 +20,8 @@
  * A hybrid sleep attempt is resolved one of two ways, chosen by the planner:
  *  - on the poller's path (resolve_on_poller_path; needs function hooks on the arm, io_schedule
  *    and hrtimer_cancel), entry probes only: the sleep loop is arm -> io_schedule (skipped when
- *    the timer already fired) -> hrtimer_cancel, and the cancel resolves the attempt.
+ *    the timer already fired) -> hrtimer_cancel, and the cancel resolves the attempt. An arm is
+ *    the loop's when its caller lies in the loop's code (arm_caller_start).
  *    slept = a voluntary context switch inside io_schedule (the task's nvcsw), slept_ns = its
  *    time off the CPU by the scheduler's own accounting (no clock read: under emulation each is
  *    a device access), fired = its timer no longer queued (for kprobes: the sleeper's task
@@ -63,6 +65,15 @@ const volatile u8 resolve_on_poller_path = 0;
  * 6.10, and under TCG each call costs software-TLB and block-lookup misses (bench/insns
  * --qemu-counts). */
 const volatile u8 count_diagnostics = 0;
+/* On the poller's path a hybrid sleep is told by who arms the sleeper: a return address inside a
+ * function that can hold the kernel's hybrid sleep loop (blk_mq_poll_hybrid_sleep or, where the
+ * compiler inlined it, blk_mq_poll_hybrid, blk_poll, blk_mq_poll), [start, end) from kallsyms.
+ * It replaces a hook on the poll function: two program runs fewer per polled read. Unused
+ * ranges are empty. */
+const volatile u64 arm_caller_start[DPT_ARM_CALLER_RANGES] = {};
+const volatile u64 arm_caller_end[DPT_ARM_CALLER_RANGES] = {};
+/* hrtimer_sleeper_start_expires: a trampoline's return into it is the word before the caller's. */
+const volatile u64 arm_function_addr = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -144,10 +155,7 @@ struct sleep_state {
 	u8 has_exact;   /* requested_exact read from the sleeper before arming */
 	u8 rearmed;     /* armed with HRTIMER_MODE_ABS: the sleep loop's next pass */
 	u8 unowned;     /* its timer_owner entry could not be added (map full) */
-	u8 polling;     /* inside blk_poll / blk_mq_poll (kept across attempts); on the poller's
-			 * path: entered it and not yet armed a sleeper since */
-	u8 may_rearm;   /* on the poller's path: the attempt's cancel found its task still set, so
-			 * the loop arms the same sleeper again (absolute expiry) */
+	u8 polling;     /* inside blk_poll / blk_mq_poll (kept across attempts; not on the poller's path) */
 };
 
 /*
@@ -1062,14 +1070,6 @@ static __always_inline struct sleep_state *tracked_state(u64 id)
  * helper call each (the arm's run time under TCG fell by a third when its reads became plain
  * loads, three more reads included). `btf` is a constant at every inlined call site.
  */
-static __always_inline u32 task_state(struct task_struct *task, bool btf)
-{
-	if (bpf_core_field_exists(((struct task_struct___state_u32 *)0)->__state))
-		return btf ? ((struct task_struct___state_u32 *)task)->__state
-			   : BPF_CORE_READ((struct task_struct___state_u32 *)task, __state);
-	return btf ? (u32)((struct task_struct___state_long *)task)->state
-		   : (u32)BPF_CORE_READ((struct task_struct___state_long *)task, state);
-}
 
 /* The arming task: the sleeper's own (hrtimer_init_sleeper sets current, and the loop re-arms
  * only while it is still set), or the current task. */
@@ -1078,27 +1078,42 @@ static __always_inline struct task_struct *arming_task(struct hrtimer_sleeper *s
 	return btf ? sl->task : (struct task_struct *)bpf_get_current_task();
 }
 
-/*
- * On the poller's path there is no poll-window exit (one return probe less per poll call):
- * the arm itself tells a hybrid sleep from the other sleepers of a thread that has polled. The
- * hybrid loop arms in TASK_UNINTERRUPTIBLE (or TASK_RUNNING already, when another poller completed
- * its request and woke it in between), first with a relative expiry after entering the poll
- * function, then the same sleeper again (absolute expiry) after its cancel found the task woken
- * early. nanosleep, futex and poll/select timeouts sleep interruptibly; usleep_range arms
- * absolute expiries.
- */
-static __always_inline struct sleep_state *poller_hybrid_arm(u64 id, struct hrtimer_sleeper *sl, u8 rearm,
-							       struct task_struct *task, bool btf)
+/* The arm's caller is the kernel's hybrid sleep loop (see arm_caller_start). */
+static __always_inline bool armed_by_hybrid_loop(u64 caller)
 {
-	if (!task_traced(id))
-		return 0;
-	struct sleep_state *st = state_for((u32)id);
-	if (!st || !(rearm ? st->may_rearm && st->timer == (u64)sl : st->polling))
-		return 0;
-	if (task_state(task, btf) & DPT_TASK_INTERRUPTIBLE)
-		return 0;
-	st->polling = 0;
-	return st;
+	for (u32 i = 0; i < DPT_ARM_CALLER_RANGES; i++)
+		if (caller >= arm_caller_start[i] && caller < arm_caller_end[i])
+			return true;
+	return false;
+}
+
+/*
+ * The arm's return address into its caller, read from the fentry trampoline's frame. After the
+ * arguments come: a return-value slot (only when the trampoline also calls the function, for an
+ * fexit of any tracer on it), the saved frame pointer, the return into the arm from its patched
+ * first instruction (+5, or +9 after an ENDBR), and then the caller's. Found by that return into
+ * the arm rather than assumed at a fixed place: a frame laid out otherwise is counted
+ * (DPT_CNT_ARM_FRAME_UNKNOWN), not misread.
+ */
+static __always_inline u64 fentry_arm_caller(u64 *ctx, u32 nr_args)
+{
+	u64 words[4] = {};
+	if (!bpf_probe_read_kernel(words, sizeof(words), ctx + nr_args)) {
+		for (u32 i = 1; i < 3; i++)
+			if (words[i] == arm_function_addr + 5 || words[i] == arm_function_addr + 9)
+				return words[i + 1];
+	}
+	count(DPT_CNT_ARM_FRAME_UNKNOWN);
+	return 0;
+}
+
+/* At a kprobe on the function's entry the stack pointer is at the return address. */
+static __always_inline u64 kprobe_arm_caller(struct pt_regs *regs)
+{
+	u64 caller = 0;
+	if (bpf_probe_read_kernel(&caller, sizeof(caller), (void *)PT_REGS_SP(regs)))
+		count(DPT_CNT_ARM_FRAME_UNKNOWN);
+	return caller;
 }
 
 /* Clear an attempt, keeping what outlives it. */
@@ -1117,10 +1132,8 @@ static __always_inline void poll_enter(void)
 {
 	count_diagnostic(DPT_CNT_POLL_CALLS);
 	struct sleep_state *st = claim_state(current_tid(), bpf_jiffies64());
-	if (!st)
-		return;
-	st->polling = 1;
-	st->may_rearm = 0;
+	if (st)
+		st->polling = 1;
 }
 
 static __always_inline void poll_exit(void)
@@ -1198,15 +1211,21 @@ static __always_inline void start_attempt(u64 id, struct sleep_state *st, u64 ti
  * fired: the expiry is then the absolute deadline, so that pass keeps the request it continues
  * (or, if the first pass was not seen, has it estimated as what was left: expires - now). The
  * absolute expiry of a REL pass is known once armed (arm_exit, or the expiry if that comes first). */
-static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode, bool btf)
+static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode, bool btf, u64 caller)
 {
+	if (resolve_on_poller_path && !armed_by_hybrid_loop(caller))
+		return;
 	struct task_struct *task = resolve_on_poller_path ? arming_task(sl, btf) : 0;
 	/* The sleeper's task is the arming one (a cleared one reads 0: no thread's slot): its ids by
 	 * plain loads rather than a helper call. */
 	u64 id = resolve_on_poller_path && btf ? (u64)(u32)task->tgid << 32 | (u32)task->pid : bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
 	u8 rearm = !(mode & DPT_HRTIMER_MODE_REL);
-	struct sleep_state *st = resolve_on_poller_path ? poller_hybrid_arm(id, sl, rearm, task, btf) : tracked_state(id);
+	struct sleep_state *st = 0;
+	if (!resolve_on_poller_path)
+		st = tracked_state(id);
+	else if (task_traced(id))
+		st = claim_state(tid, bpf_jiffies64());
 	if (!st)
 		return;
 	if (dpas_observe_at_arm)
@@ -1255,7 +1274,7 @@ static __always_inline void arm_exit(void)
 SEC("fentry/hrtimer_sleeper_start_expires")
 int BPF_PROG(arm_enter_fentry, struct hrtimer_sleeper *sl, int mode)
 {
-	arm_enter(sl, mode, true);
+	arm_enter(sl, mode, true, resolve_on_poller_path ? fentry_arm_caller(ctx, 2) : 0);
 	return 0;
 }
 
@@ -1269,7 +1288,7 @@ int BPF_PROG(arm_exit_fexit)
 SEC("kprobe/hrtimer_sleeper_start_expires")
 int BPF_KPROBE(arm_enter_kprobe, struct hrtimer_sleeper *sl, int mode)
 {
-	arm_enter(sl, mode, false);
+	arm_enter(sl, mode, false, resolve_on_poller_path ? kprobe_arm_caller(ctx) : 0);
 	return 0;
 }
 
@@ -1343,7 +1362,6 @@ static __always_inline void sleeper_cancel(struct hrtimer *timer, bool btf)
 			st->armed_ns = (btf ? timer->_softexpires : BPF_CORE_READ(sleeper, timer._softexpires))
 				       - st->requested_exact;
 	}
-	st->may_rearm = unfired;
 	finish_sleep(tid, st);
 }
 

@@ -32,6 +32,8 @@ enum dpt_counter {
 	                                   * switch back onto the CPU, or on the poller's path io_schedule's or the cancel's */
 	DPT_CNT_SLEEP_SWITCH_OUT_UNSEEN = 11, /* attempts off the CPU at expiry without a switch out seen (DPT_F_SWITCH_OUT_UNSEEN) */
 	DPT_CNT_SLEEP_EXPIRY_UNSEEN = 12, /* attempts whose timer fired without its expiry seen (DPT_F_EXPIRY_UNSEEN) */
+	DPT_CNT_ARM_FRAME_UNKNOWN = 13, /* sleeper arms whose caller could not be read (a trampoline frame laid out
+	                                 * otherwise): on the poller's path not counted as hybrid sleeps */
 	DPT_CNT_COUNT = 16,
 };
 
@@ -41,6 +43,9 @@ enum dpt_counter {
 #define DPT_THREAD_SLOTS 32768
 #define DPT_THREAD_SLOT_PROBES 4
 #define DPT_THREAD_SLOT_STALE 4096
+
+/* Text ranges of the functions that can hold the hybrid sleep loop (rodata arm_caller_start/_end). */
+#define DPT_ARM_CALLER_RANGES 4
 
 /* Rows of the sleep aggregate: exact requested ns (open-addressed table) and log2 rows (array),
  * each attempt in one of them: its log2 row only when the exact table had no slot for it. */

@@ -94,17 +94,6 @@ struct task_struct {
 	struct sched_entity se;
 } __pai;
 
-/* The task's run state moved: long state (<= 5.13), unsigned int __state (>= 5.14). */
-struct task_struct___state_u32 {
-	unsigned int __state;
-} __pai;
-
-struct task_struct___state_long {
-	long state;
-} __pai;
-
-#define DPT_TASK_INTERRUPTIBLE 1
-
 /* The hybrid-poll sleeper: the timer is its first member, so &sl->timer == sl. */
 struct hrtimer_sleeper {
 	struct hrtimer timer;

@@ -97,6 +97,21 @@ public struct KernelSnapshot: Sendable {
             + "belong to may be misclassified"
     }
 
+    /// Sleeper arms whose caller could not be read (not counted as hybrid sleeps on the poller's path).
+    public var armCallerUnknown: UInt64 { total(DPT_CNT_ARM_FRAME_UNKNOWN) }
+
+    /// What the kernel side could not see, one sentence each: skipped probe runs, unreadable arm callers.
+    public var probeWarnings: [String] {
+        var warnings = skippedRunsWarning.map { [$0] } ?? []
+        let unknown = armCallerUnknown
+        if unknown > 0 {
+            warnings.append("\(Format.count(unknown)) sleeper arm(s) were not counted: their caller could not be read from "
+                + "the probe's stack frame, which is laid out otherwise than dpas-trace knows on this kernel; "
+                + "--off-cpu-time counts hybrid sleeps without reading it (please report this kernel: uname -r)")
+        }
+        return warnings
+    }
+
     /// Lost ring-buffer events, per CPU.
     public var lostEvents: LostEvents { LostEvents(perCPU: perCPU(DPT_CNT_RINGBUF_LOST)) }
     /// Failed ring-buffer reservations per CPU (index = CPU), as dumps record them.
@@ -189,6 +204,7 @@ public struct KernelSnapshot: Sendable {
             + "\(c(DPT_CNT_SLEEP_EXPIRY_UNSEEN)) with the expiry unseen, \(c(DPT_CNT_SLEEP_APPROX)) with requested ns estimated, "
             + "\(Format.count(cancelled)) cancelled, \(Format.count(firedDuringArm)) fired while arming, "
             + "\(Format.count(ioSchedule)) with io_schedule); \(c(DPT_CNT_POLL_CALLS)) poll calls; "
+            + "\(c(DPT_CNT_ARM_FRAME_UNKNOWN)) arms with their caller unreadable; "
             + "\(c(DPT_CNT_RQ_START)) requests started, \(c(DPT_CNT_RQ_DONE)) completed "
             + "(\(c(DPT_CNT_RQ_DONE_UNMATCHED)) without a seen start)"
     }

@@ -27,6 +27,23 @@ public struct KernelFacts: Sendable {
     public var queueFlagStatsSource: String
     /// The DPAS types (`struct blk_switch`, `struct blk_rq_pas_stat`) present in the kernel's BTF.
     public var dpasTypesInBTF: Set<String> = []
+    /// Text ranges of the functions that can hold the kernel's hybrid sleep loop, innermost first
+    /// (see `hybridLoopFunctions`): a sleeper armed from inside one is a hybrid sleep.
+    public var hybridLoopRanges: [TextRange] = []
+
+    /// A function's code: from its kallsyms address to the next text symbol's.
+    public struct TextRange: Sendable, Equatable {
+        public var function: String
+        public var range: Range<UInt64>
+        public init(function: String, range: Range<UInt64>) {
+            self.function = function
+            self.range = range
+        }
+    }
+
+    /// The hybrid sleep loop is blk_mq_poll_hybrid_sleep's; the compiler may inline it into the
+    /// functions that call it, so the arm's caller is any of them that is a symbol.
+    public static let hybridLoopFunctions = ["blk_mq_poll_hybrid_sleep", "blk_mq_poll_hybrid", "blk_poll", "blk_mq_poll"]
 
     /// Symbols looked up in /proc/kallsyms.
     public static let interestingSymbols = [
@@ -41,12 +58,16 @@ public struct KernelFacts: Sendable {
         let release = withUnsafeBytes(of: &uts.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
         LibBPFLog.install()
 
+        let kallsyms = readKallsyms(Set(interestingSymbols), ranges: Set(hybridLoopFunctions))
         var facts = KernelFacts(
-            release: release, hasBTF: false, symbols: readKallsyms(Set(interestingSymbols)), btfFunctions: [],
+            release: release, hasBTF: false, symbols: kallsyms.addresses, btfFunctions: [],
             btfTracepointArgs: [:], tracepoints: [], tracefsPath: nil,
             hasKprobes: FileManager.default.fileExists(atPath: "/sys/bus/event_source/devices/kprobe/type"),
             hasHybridPolling: false, queueFlagStatsBit: 20,
             queueFlagStatsSource: "#define QUEUE_FLAG_STATS 20 (kernels before 6.10: not in BTF)")
+        facts.hybridLoopRanges = hybridLoopFunctions.compactMap { name in
+            kallsyms.ranges[name].map { TextRange(function: name, range: $0) }
+        }
 
         if let btf = btf__load_vmlinux_btf(), libbpf_get_error(UnsafeRawPointer(btf)) == 0 {
             defer { btf__free(btf) }
@@ -91,9 +112,19 @@ public struct KernelFacts: Sendable {
     // MARK: - sources
 
     static func readKallsyms(_ wanted: Set<String>) -> [String: UInt64] {
-        guard let file = fopen("/proc/kallsyms", "r") else { return [:] }
+        readKallsyms(wanted, ranges: []).addresses
+    }
+
+    /// Addresses of `wanted`, and for `ranges` each function's code up to the next text symbol
+    /// (the kernel's own symbols are listed in address order). Hidden addresses (kptr_restrict)
+    /// read as 0 and give no range.
+    static func readKallsyms(_ wanted: Set<String>, ranges: Set<String>, path: String = "/proc/kallsyms")
+        -> (addresses: [String: UInt64], ranges: [String: Range<UInt64>]) {
+        guard let file = fopen(path, "r") else { return ([:], [:]) }
         defer { fclose(file) }
         var found: [String: UInt64] = [:]
+        var textRanges: [String: Range<UInt64>] = [:]
+        var open: [(name: String, start: UInt64)] = []
         var line: UnsafeMutablePointer<CChar>? = nil
         var capacity = 0
         defer { free(line) }
@@ -101,12 +132,18 @@ public struct KernelFacts: Sendable {
             guard let line else { break }
             // "ffffffff8141e4b0 t hrtimer_wakeup [module]"
             let fields = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 3 else { continue }
+            guard fields.count >= 3, let address = UInt64(fields[0], radix: 16) else { continue }
             let name = fields[2].trimmingCharacters(in: .whitespacesAndNewlines)
-            guard wanted.contains(name), found[name] == nil, let address = UInt64(fields[0], radix: 16) else { continue }
-            found[name] = address
+            if !open.isEmpty, fields[1] == "t" || fields[1] == "T" {
+                for function in open where address > function.start { textRanges[function.name] = function.start..<address }
+                open.removeAll { address > $0.start }
+            }
+            if ranges.contains(name), textRanges[name] == nil, address != 0, !open.contains(where: { $0.name == name }) {
+                open.append((name, address))
+            }
+            if wanted.contains(name), found[name] == nil { found[name] = address }
         }
-        return found
+        return (found, textRanges)
     }
 
     static func locateTracefs(mount doMount: Bool) -> String? {

@@ -1,3 +1,4 @@
+import CLibBPF
 import DPASTraceCore
 import Foundation
 
@@ -299,13 +300,24 @@ public struct ProbePlanner: Sendable {
                 let functionHooks: Set<ProbeCandidate.Kind> = [.fentry, .kprobe]
                 let cancelUsable = hooks.contains(.sleeperCancel)
                     && candidates(for: .sleeperCancel).contains { unusable($0) == nil }
-                resolvesOnPollersPath = !measureOffCPUTime && functionHooks.contains(chosen.kind)
-                    && arm.map { functionHooks.contains($0.kind) } == true && cancelUsable
+                let functionHooksOnly = functionHooks.contains(chosen.kind) && arm.map { functionHooks.contains($0.kind) } == true
+                    && cancelUsable
+                let callers = facts.hybridLoopRanges.prefix(Int(DPT_ARM_CALLER_RANGES)).map(\.function)
+                resolvesOnPollersPath = !measureOffCPUTime && functionHooksOnly && !callers.isEmpty
+                if !measureOffCPUTime && functionHooksOnly && callers.isEmpty {
+                    choice.notes.append("hybrid sleeps are timed by the timer and context-switch tracepoints: the poller's path "
+                        + "needs the addresses of \(KernelFacts.hybridLoopFunctions.joined(separator: " / ")) in /proc/kallsyms "
+                        + "(hidden by kernel.kptr_restrict=2, or absent)")
+                }
                 if resolvesOnPollersPath {
-                    // Entry probes only: the return probes of the poll window and the arm belong to the
-                    // tracepoint design (the arm's edge for 'fired while arming', the window's end).
-                    for index in choices.indices where choices[index].hook == .pollWindow || choices[index].hook == .sleeperArm {
+                    // Entry probes only: the return probe of the arm belongs to the tracepoint design (the
+                    // arm's edge for 'fired while arming'), and the arm's caller tells a hybrid sleep, so the
+                    // poll function is not hooked at all.
+                    choices.removeAll { $0.hook == .pollWindow }
+                    for index in choices.indices where choices[index].hook == .sleeperArm {
                         choices[index].chosen?.programs.removeAll { $0.isReturn }
+                        choices[index].notes.append("a hybrid sleep is a sleeper armed from inside \(callers.joined(separator: " / ")) "
+                            + "(its return address, within the function's code in /proc/kallsyms): no hook on the poll function")
                     }
                     choice.notes.append("hybrid sleeps are resolved on the poller's path, by entry probes only: slept = a "
                         + "voluntary context switch in io_schedule, slept time = the time off the CPU by the scheduler's own "

@@ -232,6 +232,11 @@ public final class TraceSession {
             try globals.set("thread_slot_mask", options.threadSlots - 1)
             try globals.set("thread_slot_stale_jiffies", options.threadSlotStaleJiffies)
             try globals.set("resolve_on_poller_path", UInt8(plan.resolvesOnPollersPath ? 1 : 0))
+            let callers = facts.hybridLoopRanges.prefix(Int(DPT_ARM_CALLER_RANGES))
+            let unused = Int(DPT_ARM_CALLER_RANGES) - callers.count
+            try globals.set("arm_caller_start", elements: callers.map(\.range.lowerBound) + Array(repeating: 0, count: unused))
+            try globals.set("arm_caller_end", elements: callers.map(\.range.upperBound) + Array(repeating: 0, count: unused))
+            try globals.set("arm_function_addr", facts.symbols["hrtimer_sleeper_start_expires"] ?? 0)
             try globals.set("count_diagnostics", UInt8(options.diagnosticCounts ? 1 : 0))
             let readsModes = plan.choices.contains { ($0.hook == .requestStart || $0.hook == .dpasMode) && $0.chosen != nil }
             try globals.set("dpas_observe_at_arm", UInt8(readsModes ? 1 : 0))
@@ -526,5 +531,16 @@ struct RodataWriter {
             throw KernelError("BPF object has no \(MemoryLayout<T>.size)-byte global \(name): rebuild dpas-trace")
         }
         (data + slot.offset).storeBytes(of: value.littleEndian, as: T.self)
+    }
+
+    /// An array global, every element given.
+    mutating func set<T: FixedWidthInteger>(_ name: String, elements: [T]) throws {
+        let bytes = elements.count * MemoryLayout<T>.size
+        guard let data, let slot = offsets[name], slot.size == bytes, slot.offset + slot.size <= size else {
+            throw KernelError("BPF object has no \(elements.count)-element global \(name): rebuild dpas-trace")
+        }
+        for (index, value) in elements.enumerated() {
+            (data + slot.offset + index * MemoryLayout<T>.size).storeBytes(of: value.littleEndian, as: T.self)
+        }
     }
 }

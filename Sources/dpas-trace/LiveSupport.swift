@@ -50,9 +50,10 @@ struct AttachTypeOptions: ParsableArguments {
         "Time hybrid sleeps off the CPU with the context-switch and timer tracepoints, even where the poller's own "
         + "path can resolve them.",
         discussion: "By default, where the sleeper's arm, io_schedule and hrtimer_cancel have function hooks (fentry or "
-        + "kprobe), a sleep is judged on the poller's path by entry probes: slept = a voluntary context switch inside "
+        + "kprobe), a sleep is judged on the poller's path by entry probes: a hybrid sleep = a sleeper armed from inside "
+        + "the poll function's code, slept = a voluntary context switch inside "
         + "io_schedule, slept time = the time off the CPU by the scheduler's own accounting, no expiry time. This flag "
-        + "adds return probes and programs that run at every "
+        + "adds a hook on the poll function, return probes and programs that run at every "
         + "timer and context switch on the machine, for the moment the timer fired and the time off the CPU by "
         + "the monotonic clock."))
     var offCPUTime = false
@@ -222,7 +223,7 @@ enum Live {
         }
         let full = snapshot.mapFullTotal
         if full > 0 { warnings.append("\(full) samples missed because a BPF map was full") }
-        if let skipped = snapshot.skippedRunsWarning { warnings.append(skipped) }
+        warnings += snapshot.probeWarnings
         return TraceCompleteness(lostEvents: snapshot.lostEvents, warnings: warnings)
     }
 }

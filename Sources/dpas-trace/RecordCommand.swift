@@ -98,12 +98,12 @@ struct RecordCommand: ParsableCommand {
             try rest.withUnsafeBufferPointer { try writer.append(contentsOf: $0) }
             let final = try session.snapshot()
             try writer.recordLost(perCPU: final.lostPerCPU)
-            let skipped = final.skippedRunsWarning
-            if let skipped { try writer.note(skipped) }
+            let warnings = final.probeWarnings
+            for warning in warnings { try writer.note(warning) }
             try writer.finish(reason: reason)
             let lost = final.lostEvents.total
             Live.stderr("dpas-trace: wrote \(writer.eventsWritten) events to \(output) (\(reason)); lost events: \(lost)")
-            if let skipped { Live.stderr("dpas-trace: warning: \(skipped)") }
+            for warning in warnings { Live.stderr("dpas-trace: warning: \(warning)") }
         } catch let error as DumpError {
             throw Offline.fail(error.description)
         }
@@ -127,12 +127,12 @@ struct RecordCommand: ParsableCommand {
             let final = try session.snapshot()
             lost = final.lostPerCPU
             let events = recorder.ring.count
-            let skipped = final.skippedRunsWarning
+            let warnings = final.probeWarnings
             let path = try recorder.writeDump(base: output, header: header, reason: reason, lostPerCPU: lost,
-                                              notes: skipped.map { [$0] } ?? [])
+                                              notes: warnings)
             // Unbuffered: whoever waits for the dump (a script, a test) sees the line at once.
             Offline.emit("dpas-trace: wrote \(path): \(events) events (\(reason)); lost events: \(final.lostEvents.total)\n"
-                + (skipped.map { "dpas-trace: warning: \($0)\n" } ?? ""))
+                + warnings.map { "dpas-trace: warning: \($0)\n" }.joined())
         }
 
         do {

@@ -30,4 +30,14 @@ import Testing
         #expect(warning.contains("another BPF program was running on that CPU"))
         #expect(Self.snapshot(lost: 0, skipped: [:]).skippedRunsWarning == nil)
     }
+
+    @Test func armsWithAnUnreadableCallerAreWarnedAbout() throws {
+        var snapshot = Self.snapshot(lost: 0, skipped: ["hybrid sleep: sleeper cancelled": 1])
+        #expect(snapshot.probeWarnings.count == 1, "\(snapshot.probeWarnings)")
+        snapshot.counters[0][Int(DPT_CNT_ARM_FRAME_UNKNOWN.rawValue)] = 7
+        let warnings = snapshot.probeWarnings
+        #expect(warnings.count == 2 && warnings[0].hasPrefix("the kernel skipped 1 probe run"), "\(warnings)")
+        #expect(warnings.last?.hasPrefix("7 sleeper arm(s) were not counted: their caller could not be read") == true, "\(warnings)")
+        #expect(snapshot.kernelCountersLine.contains("7 arms with their caller unreadable"))
+    }
 }

@@ -1,4 +1,5 @@
 import DPASTraceCore
+import Foundation
 @testable import DPASTraceKernel
 import Testing
 
@@ -12,6 +13,7 @@ struct ProbePlannerTests {
         for function in ["blk_poll", "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel"] {
             facts.symbols[function] = 0xffff_ffff_8100_0000
         }
+        facts.hybridLoopRanges = [.init(function: "blk_poll", range: 0xffff_ffff_8140_0000..<0xffff_ffff_8140_0400)]
         // The timer and switch hooks: raw tracepoints, as 5.10 offers them.
         facts.hasBTF = true
         facts.btfTracepointArgs["hrtimer_expire_entry"] = 2
@@ -34,8 +36,11 @@ struct ProbePlannerTests {
         // No return probe anywhere: each would wrap every poll call, arm or io_schedule.
         let programs = plan.choices.compactMap(\.chosen).flatMap(\.programs)
         #expect(!programs.contains { $0.isReturn }, "\(programs.map(\.name))")
-        #expect(plan.choice(.pollWindow)?.chosen?.programs.map(\.name) == ["poll_enter_kprobe"])
-        #expect(plan.choice(.sleeperArm)?.chosen?.programs.map(\.name) == ["arm_enter_kprobe"])
+        // The arm's caller tells a hybrid sleep: the poll function is not hooked.
+        #expect(plan.choice(.pollWindow) == nil, "\(hooks)")
+        let arm = try #require(plan.choice(.sleeperArm))
+        #expect(arm.chosen?.programs.map(\.name) == ["arm_enter_kprobe"])
+        #expect(arm.notes.contains { $0.contains("armed from inside blk_poll") }, "\(arm.notes)")
         #expect(plan.choice(.sleeperCancel)?.chosen?.programs.map(\.name) == ["cancel_kprobe"])
         let ioSchedule = try #require(plan.choice(.ioSchedule))
         #expect(ioSchedule.chosen?.programs.map(\.name) == ["io_schedule_kprobe"])
@@ -79,6 +84,17 @@ struct ProbePlannerTests {
         #expect(plan.choice(.contextSwitch)?.chosen != nil && plan.choice(.timerExpire)?.chosen != nil)
     }
 
+    @Test func withoutTheSleepLoopsAddressesTheTracepointsResolve() throws {
+        var facts = pollingKernelFacts()
+        facts.hybridLoopRanges = []
+        let plan = planner(facts).plan()
+        #expect(!plan.resolvesOnPollersPath)
+        #expect(plan.choice(.pollWindow)?.chosen?.programs.map(\.name) == ["poll_enter_kprobe", "poll_exit_kretprobe"])
+        #expect(plan.choice(.contextSwitch)?.chosen != nil && plan.choice(.timerExpire)?.chosen != nil)
+        let ioSchedule = try #require(plan.choice(.ioSchedule))
+        #expect(ioSchedule.notes.contains { $0.contains("kptr_restrict") }, "\(ioSchedule.notes)")
+    }
+
     @Test func withoutAnIOScheduleHookTheTracepointsResolve() throws {
         var facts = pollingKernelFacts()
         facts.symbols["io_schedule"] = nil
@@ -102,5 +118,31 @@ struct LibBPFLogTests {
         #expect(since.map(\.text) == ["LibBPFLogTests after the mark"])
         #expect(LibBPFLog.mark > mark)
         #expect(LibBPFLog.captured.count <= 4_000)
+    }
+}
+
+/// The hybrid sleep loop's code ranges, as the arm's caller filter gets them from kallsyms.
+struct KallsymsRangeTests {
+    @Test func aFunctionEndsAtTheNextTextSymbol() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kallsyms-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try """
+        ffffffff81400000 T blk_poll
+        ffffffff81400010 d blk_poll_data
+        ffffffff81400000 t blk_poll_alias
+        ffffffff81400340 t blk_mq_poll_stats_fn
+        ffffffff81400400 T blk_mq_poll_hybrid_sleep
+        ffffffff81400480 T hrtimer_sleeper_start_expires
+        0000000000000000 T blk_mq_poll
+        0000000000000000 T io_schedule
+
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let read = KernelFacts.readKallsyms(["blk_poll", "io_schedule"], ranges: Set(KernelFacts.hybridLoopFunctions), path: path)
+        // A data symbol inside it, or another name at the same address, does not end it.
+        #expect(read.ranges["blk_poll"] == 0xffff_ffff_8140_0000..<0xffff_ffff_8140_0340)
+        #expect(read.ranges["blk_mq_poll_hybrid_sleep"] == 0xffff_ffff_8140_0400..<0xffff_ffff_8140_0480)
+        // Hidden addresses (kptr_restrict) give no range; the symbol is still listed.
+        #expect(read.ranges["blk_mq_poll"] == nil)
+        #expect(read.addresses == ["blk_poll": 0xffff_ffff_8140_0000, "io_schedule": 0])
     }
 }

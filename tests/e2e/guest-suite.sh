@@ -45,13 +45,18 @@ hybrid() {
 
 # Hybrid mode, two polling jobs: tasks woken before their timer make the kernel's sleep loop
 # re-arm the sleeper with the absolute deadline (HRTIMER_MODE_ABS); record what dpas-trace makes of it.
+# A live sleep-ratio on kprobes (--avoid fentry) runs beside it: the poller's path read through
+# pt_regs, its arms told by their caller's return address on the stack, on functions that also carry
+# the recorder's trampolines and the counter's kprobes.
 rearm() {
 	lab_configure /lab/scenarios/hybrid.conf
 	lab_trace_start rearm-record record -o /results/rearm.dpt --device "$DEV"
+	lab_trace_start rearm-kprobe sleep-ratio --device "$DEV" --json --avoid fentry --verbose
 	lab_counter_start
 	lab_fio rearm "$DURATION" 2
 	lab_counter_stop count > /results/rearm.counter.env
 	sed "s/^/[counter rearm] /" /results/rearm.counter.env
+	lab_trace_stop rearm-kprobe
 	lab_trace_stop rearm-record
 }
 

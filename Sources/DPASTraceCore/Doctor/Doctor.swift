@@ -513,7 +513,8 @@ public enum Doctor {
         let timerTracepoints = pollerPath ? []
             : ((armHooked ? [] : ["hrtimer_start"]) + ["hrtimer_expire_entry", "sched_switch"]).filter(tracepoint)
         let judged = pollerPath
-            ? "slept vs no-sleep is judged on the poller's path by entry probes (a voluntary context switch inside io_schedule, "
+            ? "slept vs no-sleep is judged on the poller's path by entry probes (a sleeper armed from inside the poll function's "
+                + "code is a hybrid sleep; slept = a voluntary context switch inside io_schedule, "
                 + "resolved at the sleep loop's hrtimer_cancel); "
                 + "--off-cpu-time adds the timer and sched_switch tracepoints for expiry times"
             : "slept vs no-sleep is judged by a real sched_switch while the sleeper is armed"
