@@ -1,6 +1,6 @@
 # Guest script of bench/insns: guest instructions per polled read in each of INSNS_MODES (untraced,
 # `dpas-trace sleep-ratio`, the equivalent bpftrace script /lab/bench-sleep-ratio.bt, dpt-hook-floor's
-# programs on sleep-ratio's four hooks: empty-fentry, fentry-spin, ...), in a random order per round.
+# programs on sleep-ratio's hooks: empty-fentry, fentry-spin, ...), in a random order per round.
 # Each window is fio reading a fixed number of 4 KiB blocks (1 job, hybrid polling) between two runs
 # of dpt-mark: the host's plugin writes the instruction count (and its emulation CPU time) at each
 # mark. Writes /results/insns-windows.tsv: "round mode reads iops" per window, in the order of the
@@ -16,8 +16,6 @@ fi
 windows=0
 lab_configure /lab/scenarios/hybrid.conf
 case " $INSNS_MODES " in *" bpftrace "*) lab_bpftrace_setup ;; esac
-poll=blk_mq_poll
-grep -q ' blk_poll$' /proc/kallsyms && poll=blk_poll
 out=/results/insns-windows.tsv
 : > $out
 fio --name=warm-up --ioengine=pvsync2 --hipri --direct=1 --rw=randread --bs=4k --iodepth=1 --numjobs=1 \
@@ -45,7 +43,7 @@ for round in $(seq 1 "$INSNS_ROUNDS"); do
 		untraced) window "$round" untraced ;;
 		empty-fentry | fentry-*)
 			opts=$(lab_floor_options "$mode") || fail "unknown floor mode $mode"
-			lab_floor_start /tmp/insns-floor.log $opts "$poll" hrtimer_sleeper_start_expires io_schedule hrtimer_cancel
+			lab_floor_start /tmp/insns-floor.log $opts $LAB_SLEEP_RATIO_HOOKS
 			window "$round" "$mode"
 			lab_floor_stop
 			;;

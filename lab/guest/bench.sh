@@ -3,7 +3,7 @@
 # (/lab/bench-sleep-ratio.bt), `dpas-trace record`, and on request `dpas-trace sleep-ratio
 # --off-cpu-time` (the timer and context-switch tracepoints too), the same with --avoid tp_btf
 # (classic tracepoints), sleep-ratio with its process frozen during fio (the kernel side alone), and
-# minimal fentry programs on sleep-ratio's four hooks (dpt-hook-floor: empty, the floor, or doing a
+# minimal fentry programs on sleep-ratio's hooks (dpt-hook-floor: empty, the floor, or doing a
 # fixed amount of one kind of work) -- and within each mode fio with
 # 1 and 2 jobs in a random order, so slow drift of the emulator (TCG) spreads over all modes alike. A tracer is
 # attached once per mode and round and covers both fio runs; its start-up is outside the fio window.
@@ -39,13 +39,11 @@ lab_fio_bench() {
 }
 
 # floor_pair ROUND MODE [OPTIONS]: fio_pair under dpt-hook-floor's minimal programs on sleep-ratio's
-# default hooks on this kernel (blk_poll became blk_mq_poll in 5.18).
+# default hooks on this kernel.
 floor_pair() {
 	floor_round=$1 floor_mode=$2
 	shift 2
-	poll=blk_mq_poll
-	grep -q ' blk_poll$' /proc/kallsyms && poll=blk_poll
-	lab_floor_start "$B/$floor_round-$floor_mode.out" "$@" "$poll" hrtimer_sleeper_start_expires io_schedule hrtimer_cancel ||
+	lab_floor_start "$B/$floor_round-$floor_mode.out" "$@" $LAB_SLEEP_RATIO_HOOKS ||
 		return 1
 	fio_pair "$floor_round" "$floor_mode"
 	lab_floor_stop || say "$floor_mode: the run's result stands"

@@ -85,21 +85,31 @@ lab_dump_sysfs() {
 # filtered to calls made from the polling function (the hybrid sleep is inlined into it), counted in
 # a private trace instance. It shares nothing with dpas-trace.
 COUNTER_INSTANCE=/sys/kernel/tracing/instances/dpaslab
-lab_counter_start() {
-	T=/sys/kernel/tracing
+# lab_poll_range: sets poll_fn (blk_poll, or blk_mq_poll from 5.18), where these kernels inline the
+# hybrid sleep loop, lo / hi, the hex bounds of its code (its address and the next text symbol's:
+# the kernel's own symbols are listed in address order; fixed-width hex compares correctly as
+# strings; computed once per boot) and poll_size.
+lab_poll_range() {
 	poll_fn=blk_poll
 	grep -q ' [tT] blk_mq_poll$' /proc/kallsyms && poll_fn=blk_mq_poll
-	# The caller's return address lies inside poll_fn: bound it by poll_fn's address and the next
-	# text symbol's. The kernel's own symbols are listed in address order; fixed-width hex compares
-	# correctly as strings (computed once per boot).
 	if [ ! -s /tmp/poll_range ]; then
 		awk -v f="$poll_fn" 'hit && $2 ~ /^[tT]$/ && ($1 "") > start { print start, $1; exit }
 			$3 == f { start = $1 ""; hit = 1 }' /proc/kallsyms > /tmp/poll_range
 	fi
 	range=$(cat /tmp/poll_range)
-	[ -n "$range" ] || fail "$poll_fn not found in /proc/kallsyms"
+	[ -n "$range" ] || { fail "$poll_fn not found in /proc/kallsyms"; return 1; }
 	set -- $range
 	lo=0x$1 hi=0x$2
+	# Its size, from the low 32 bits (the shell's arithmetic is signed: kernel addresses overflow it;
+	# kernel text lies within one 4 GB-aligned block, checked).
+	[ "${1%????????}" = "${2%????????}" ] || { fail "$poll_fn spans a 4 GB boundary ($range)"; return 1; }
+	poll_size=$((0x${2#????????} - 0x${1#????????}))
+}
+
+lab_counter_start() {
+	T=/sys/kernel/tracing
+	lab_poll_range || return 1
+	# The caller's return address lies inside poll_fn.
 	# Made once per boot, reused by later windows. $stack0 is the return address at function entry
 	# on x86-64.
 	if [ ! -d $T/events/dpaslab ]; then
@@ -193,6 +203,10 @@ lab_wait_for_line() {
 	done
 }
 
+# The functions `dpas-trace sleep-ratio` hooks by default on 5.10 (the poller's path): the floor modes'
+# empty programs go on the same ones.
+LAB_SLEEP_RATIO_HOOKS="hrtimer_sleeper_start_expires io_schedule hrtimer_cancel"
+
 # lab_floor_start LOG [OPTIONS] FUNCTION...: dpt-hook-floor's minimal fentry programs (bench) on
 # FUNCTIONs, in the background (FLOOR_PID), once they are attached; its output goes to LOG.
 lab_floor_start() {
@@ -234,11 +248,14 @@ lab_bpftrace_setup() {
 }
 
 # lab_bpftrace_start PREFIX: starts the script (output in PREFIX.out, PREFIX.err) in the background
-# (BT_PID) and waits for its BEGIN line, printed once every probe is attached.
+# (BT_PID) and waits for its BEGIN line, printed once every probe is attached. Its argument is the
+# size of blk_poll's code, where the arms it counts come from (bpftrace has kaddr but no symbol size).
 lab_bpftrace_start() {
 	BT_PREFIX=$1
+	lab_poll_range || return 1
 	# bpftrace 0.17 finds the kernel's BTF by its name, which 5.10 does not report: name the file.
-	BPFTRACE_BTF=/sys/kernel/btf/vmlinux bpftrace /lab/bench-sleep-ratio.bt > "$BT_PREFIX.out" 2> "$BT_PREFIX.err" &
+	BPFTRACE_BTF=/sys/kernel/btf/vmlinux bpftrace /lab/bench-sleep-ratio.bt "$poll_size" \
+		> "$BT_PREFIX.out" 2> "$BT_PREFIX.err" &
 	BT_PID=$!
 	lab_wait_for_line "$BT_PID" "$BT_PREFIX.out" '^bpftrace: attached' 300 bpftrace ||
 		{ cat "$BT_PREFIX.err"; return 1; }

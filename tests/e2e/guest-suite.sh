@@ -32,15 +32,19 @@ plan() {
 # Hybrid mode: live sleep-ratio and record over the same window as the counter. The live one times
 # sleeps off the CPU with the classic timer and context-switch tracepoints (--off-cpu-time --avoid
 # tp_btf), the recording resolves them on the poller's path (the default here): two independent
-# ways to tell a sleep; the host compares their counts, and each against the counter.
+# ways to tell a sleep; the host compares their counts, and each against the counter. A second
+# recording on the raw tracepoints (--off-cpu-time) keeps each sleep's expiry and switch back in:
+# the time from one to the other is what the scheduler's accounting leaves out of the first's.
 hybrid() {
 	lab_configure /lab/scenarios/hybrid.conf
 	lab_dump_sysfs /results/hybrid.sysfs.txt
 	lab_trace_start hybrid-live sleep-ratio --device "$DEV" --json --off-cpu-time --avoid tp_btf --verbose
 	lab_trace_start hybrid-record record -o /results/hybrid.dpt --device "$DEV"
+	lab_trace_start hybrid-offcpu record -o /results/hybrid-offcpu.dpt --device "$DEV" --off-cpu-time
 	counted_fio hybrid
 	lab_trace_stop hybrid-live
 	lab_trace_stop hybrid-record
+	lab_trace_stop hybrid-offcpu
 }
 
 # Hybrid mode, two polling jobs: tasks woken before their timer make the kernel's sleep loop
