@@ -190,7 +190,9 @@ public struct KernelSnapshot: Sendable {
     /// What the kernel side counted, in one line for --verbose: every sleeper armed should be
     /// resolved (the difference is still pending), and the flags say how attempts ended. Sleepers
     /// armed and poll calls are counted only with `TraceSession.Options.diagnosticCounts`.
-    public var kernelCountersLine: String {
+    /// Poll calls are counted only where the plan hooks the poll function (not on the poller's
+    /// path, where the arm's caller tells a hybrid sleep).
+    public func kernelCountersLine(pollFunctionHooked: Bool) -> String {
         var ioSchedule: UInt64 = 0, firedDuringArm: UInt64 = 0, cancelled: UInt64 = 0
         for value in sleepLog2.values.joined() {
             ioSchedule &+= value.ioSchedule
@@ -203,7 +205,8 @@ public struct KernelSnapshot: Sendable {
             + "\(c(DPT_CNT_SLEEP_SWITCH_OUT_UNSEEN)) with the switch out unseen, "
             + "\(c(DPT_CNT_SLEEP_EXPIRY_UNSEEN)) with the expiry unseen, \(c(DPT_CNT_SLEEP_APPROX)) with requested ns estimated, "
             + "\(Format.count(cancelled)) cancelled, \(Format.count(firedDuringArm)) fired while arming, "
-            + "\(Format.count(ioSchedule)) with io_schedule); \(c(DPT_CNT_POLL_CALLS)) poll calls; "
+            + "\(Format.count(ioSchedule)) with io_schedule); "
+            + (pollFunctionHooked ? "\(c(DPT_CNT_POLL_CALLS)) poll calls; " : "poll calls not counted (poll function not hooked); ")
             + "\(c(DPT_CNT_ARM_FRAME_UNKNOWN)) arms with their caller unreadable; "
             + "\(c(DPT_CNT_RQ_START)) requests started, \(c(DPT_CNT_RQ_DONE)) completed "
             + "(\(c(DPT_CNT_RQ_DONE_UNMATCHED)) without a seen start)"

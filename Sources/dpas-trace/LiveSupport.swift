@@ -154,7 +154,10 @@ enum Live {
         if options.probeCosts, session.programStatisticsError == nil {
             stderr(ProbeCostText.render(session.programCosts(), seconds: Date().timeIntervalSince(start)))
         }
-        if options.verbose, let snapshot = try? session.snapshot() { stderr("dpas-trace: \(snapshot.kernelCountersLine)") }
+        if options.verbose, let snapshot = try? session.snapshot() {
+            let pollHooked = session.plan.choice(.pollWindow)?.status == .attached
+            stderr("dpas-trace: \(snapshot.kernelCountersLine(pollFunctionHooked: pollHooked))")
+        }
     }
 
     /// Polls until done. `onEvents` gets every ring-buffer batch; `onInterval` the numbers of each
