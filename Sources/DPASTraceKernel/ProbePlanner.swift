@@ -307,7 +307,7 @@ public struct ProbePlanner: Sendable {
                 if !measureOffCPUTime && functionHooksOnly && callers.isEmpty {
                     choice.notes.append("hybrid sleeps are timed by the timer and context-switch tracepoints: the poller's path "
                         + "needs the addresses of \(KernelFacts.hybridLoopFunctions.joined(separator: " / ")) in /proc/kallsyms "
-                        + "(hidden by kernel.kptr_restrict=2, or absent)")
+                        + "(shown to root only, to nobody with kernel.kptr_restrict=2)")
                 }
                 if resolvesOnPollersPath {
                     // Entry probes only: the return probe of the arm belongs to the tracepoint design (the

@@ -479,7 +479,8 @@ extension KernelSessionTests {
         }
         defer { session.close() }
         // Other threads of this process (parallel suites' timed waits) claim the slot too, and keep
-        // it through a long sleep: each thread sleeps until its attempts are seen, for at most 3 s.
+        // it through a long sleep: each thread sleeps until its attempts are seen, for at most 10 s
+        // (3 s were once too few under ThreadSanitizer, 2026-11-28).
         // Only the sleeping thread drains the ring meanwhile (without waiting: no sleeper of its own).
         final class Shared: @unchecked Sendable {
             let session: TraceSession
@@ -498,7 +499,7 @@ extension KernelSessionTests {
         for _ in 0..<2 {
             threads.append(try onNewThread {
                 let me = (try? currentThreadID()) ?? 0
-                let deadline = Date().addingTimeInterval(3)
+                let deadline = Date().addingTimeInterval(10)
                 repeat {
                     for _ in 0..<10 { usleep(2_000) }
                     shared.drain()

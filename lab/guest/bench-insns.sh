@@ -7,11 +7,13 @@
 # marks.
 # INSNS_ROUNDS, INSNS_READS, INSNS_MODES and INSNS_PROFILE come from /lab/insns.env. Profiling (the
 # plugin counts per code address) adds the kernel's text symbols (/results/kallsyms.txt) and each
-# window's BPF programs and trampolines (/results/kallsyms-window-N.txt, N from 0 in mark order).
+# window's BPF programs and trampolines (/results/kallsyms-window-N.txt, N from 0 in mark order);
+# INSNS_TLB_PAGES (bench/insns --tlb-pages) its data symbols too (/results/kallsyms-all.txt).
 . /lab/insns.env
 if [ "$INSNS_PROFILE" = 1 ]; then
 	echo 1 > /proc/sys/net/core/bpf_jit_kallsyms || fail "cannot list JIT-compiled BPF programs in kallsyms"
 	awk '$2 ~ /^[tTwW]$/' /proc/kallsyms > /results/kallsyms.txt
+	[ "${INSNS_TLB_PAGES:-0}" != 1 ] || cat /proc/kallsyms > /results/kallsyms-all.txt
 fi
 windows=0
 lab_configure /lab/scenarios/hybrid.conf
