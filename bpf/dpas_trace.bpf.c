@@ -7,6 +7,8 @@
  * Hooks (alternatives in the order the plan tries them):
  *   request start   fentry / kprobe blk_mq_start_request, tp_btf block_rq_issue
  *                   (5.11+ and 5.10 argument lists), tracepoint block/block_rq_issue
+ *   submitter       fentry / kprobe blk_account_io_start (<= 5.15, 6.5+) or __blk_account_io_start
+ *                   (5.16-6.4), tp_btf / tracepoint block/block_io_start (6.5+)
  *   completion      tp_btf block_rq_complete, tracepoint block/block_rq_complete
  *   poll window     fentry(+fexit) / kprobe(+kretprobe) on blk_poll (<= 5.17) or blk_mq_poll
  *                   (not on the poller's path: there the arm's caller tells a hybrid sleep)
@@ -54,6 +56,7 @@ const volatile u8 emit_events = 0;          /* stream per-event records through 
 const volatile u64 hrtimer_wakeup_addr = 0; /* address of hrtimer_wakeup (from /proc/kallsyms) */
 const volatile u32 queue_flag_stats_bit = 20; /* QUEUE_FLAG_STATS: a #define (20) before 6.10, an enum after */
 const volatile u64 wakeup_bytes = 0;        /* wake the reader once the ring holds this much; 0 = every event */
+const volatile u8 submitter_hooked = 0;     /* requests are credited to the thread that made them (rq_submitter) */
 /* Tests only: treat every hrtimer_wakeup sleeper (nanosleep, ...) as a hybrid sleep, so the
  * slept/no-sleep classifier can be exercised on kernels without hybrid polling. */
 const volatile u8 sleep_any_task = 0;
@@ -131,6 +134,22 @@ struct {
 	__type(key, u64);
 	__type(value, struct rq_start_info);
 } rq_started SEC(".maps");
+
+/* Requests made -> the thread that made them (pid_tgid; DPT_MAKER_ISSUED once issued). The
+ * driver may be handed a request by another thread: an I/O scheduler's dispatch runs in whichever
+ * task runs the queue, a busy queue is run again by a kworker. A request is credited (and
+ * filtered) by its maker, and issued again after the driver sent it back (busy) it is not a new
+ * start. An entry lives from the make to the completion; one whose request is freed unissued
+ * (merged into another) is overwritten when its memory is made a request again, or dropped by the
+ * LRU. Passthrough commands, which no maker hook sees before 6.x, are credited to their issuer. */
+#define DPT_MAKER_ISSUED (1ULL << 63) /* above any pid_tgid: thread group ids stay below 2^22 */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, u64);
+} rq_submitter SEC(".maps");
 
 /* Per polling thread: whether it is inside the poll function, and its hybrid sleep attempt. */
 struct sleep_state {
@@ -561,6 +580,7 @@ struct rq_info {
 	u8 polled;
 	u8 queue_stats;
 	u8 stats_known;
+	u8 passthrough; /* a driver command (REQ_OP_DRV_*, SCSI before 5.18), not block I/O */
 };
 
 static __always_inline struct request_queue *rq_queue(struct request *rq)
@@ -585,6 +605,8 @@ static __always_inline void read_request(struct request *rq, struct rq_info *inf
 
 	u32 cmd_flags = BPF_CORE_READ(rq, cmd_flags);
 	info->ddir = cmd_flags & 1; /* op_is_write(req_op(rq)) */
+	u8 op = cmd_flags & 0xff; /* req_op(rq): REQ_OP_SCSI_IN/OUT 32, 33 (< 5.18), REQ_OP_DRV_IN/OUT 34, 35 */
+	info->passthrough = op >= 32 && op <= 35;
 	info->nr_sectors = BPF_CORE_READ(rq, __data_len) >> 9;
 
 	u32 polled_bit = 0;
@@ -618,16 +640,33 @@ static __always_inline void record_start(void *rq_ptr, struct rq_info *info)
 	/* DPAS: the mode is per CPU, not per disk, so it is observed before the filters */
 	u8 mode = dpas_observe();
 	u64 id = bpf_get_current_pid_tgid();
+	u64 key_rq = (u64)rq_ptr;
+	u8 issued_elsewhere = 0, reissued = 0;
+	if (submitter_hooked && !info->passthrough) {
+		u64 *maker = bpf_map_lookup_elem(&rq_submitter, &key_rq);
+		if (maker) {
+			reissued = !!(*maker & DPT_MAKER_ISSUED);
+			u64 made_by = *maker & ~DPT_MAKER_ISSUED;
+			issued_elsewhere = made_by != id;
+			id = made_by;
+			*maker = made_by | DPT_MAKER_ISSUED;
+		}
+	}
 	if (!task_traced(id))
 		return;
 	if (target_dev && info->dev != target_dev)
 		return;
+	if (reissued) { /* its start was counted at its first issue, which its completion is timed from */
+		count(DPT_CNT_RQ_REISSUED);
+		return;
+	}
 
 	count(DPT_CNT_RQ_START);
+	if (issued_elsewhere)
+		count(DPT_CNT_RQ_ISSUED_ELSEWHERE);
 	if (mode != DPT_MODE_UNKNOWN)
 		dpas_count_io(mode, info->polled);
 	u64 now = bpf_ktime_get_ns();
-	u64 key_rq = (u64)rq_ptr;
 	struct rq_start_info started = { .ts = now, .pid = id >> 32, .tid = (u32)id };
 	if (key_rq && bpf_map_update_elem(&rq_started, &key_rq, &started, BPF_ANY))
 		count(DPT_CNT_MAP_FULL);
@@ -663,6 +702,8 @@ static __always_inline void record_start(void *rq_ptr, struct rq_info *info)
 	if (!e)
 		return;
 	fill_task(e);
+	e->pid = id >> 32; /* the request's maker (the current task may only be issuing it) */
+	e->tid = (u32)id;
 	e->ts_ns = now;
 	e->kind = DPT_EV_RQ_START;
 	e->rq = key_rq;
@@ -730,6 +771,12 @@ static __always_inline u8 rwbs_is_write(const char *rwbs)
 	return 0;
 }
 
+/* A request's identity on classic tracepoints, which have no request pointer: dev and sector. */
+static __always_inline u64 tp_request_ident(u32 dev, u64 sector)
+{
+	return ((u64)dev << 40) ^ sector;
+}
+
 /* Classic tracepoint: no struct request, so no stats_sectors, queue flags or polled bit. */
 SEC("tracepoint/block/block_rq_issue")
 int rq_issue_tp(struct trace_event_raw_block_rq *ctx)
@@ -739,14 +786,54 @@ int rq_issue_tp(struct trace_event_raw_block_rq *ctx)
 	info.dev = dev;
 	info.nr_sectors = BPF_CORE_READ(ctx, nr_sector);
 	info.ddir = rwbs_is_write((const char *)ctx + bpf_core_field_offset(ctx->rwbs));
-	/* identity for completion matching: dev and sector (no request pointer here) */
-	u64 ident = ((u64)dev << 40) ^ BPF_CORE_READ(ctx, sector);
-	record_start((void *)ident, &info);
+	record_start((void *)tp_request_ident(dev, BPF_CORE_READ(ctx, sector)), &info);
+	return 0;
+}
+
+/* The request's maker: blk_account_io_start runs in the submitting thread, as the bio becomes a
+ * request, before any scheduler or kworker can issue it. */
+static __always_inline void note_submitter(u64 key_rq)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&rq_submitter, &key_rq, &id, BPF_ANY);
+}
+
+/* The target is set by the loader: blk_account_io_start or __blk_account_io_start (5.16-6.4). */
+SEC("fentry/blk_account_io_start")
+int BPF_PROG(submit_fentry, struct request *rq)
+{
+	note_submitter((u64)rq);
+	return 0;
+}
+
+SEC("kprobe/blk_account_io_start")
+int BPF_KPROBE(submit_kprobe, struct request *rq)
+{
+	note_submitter((u64)rq);
+	return 0;
+}
+
+/* 6.5+: TP_PROTO(struct request *rq) */
+SEC("tp_btf/block_io_start")
+int BPF_PROG(submit_btf, struct request *rq)
+{
+	note_submitter((u64)rq);
+	return 0;
+}
+
+/* Keyed as rq_issue_tp keys the request: dev and sector. A bio merged in front of the request
+ * moves its sector, and the issue is then credited to the issuing thread. */
+SEC("tracepoint/block/block_io_start")
+int submit_tp(struct trace_event_raw_block_rq *ctx)
+{
+	note_submitter(tp_request_ident(BPF_CORE_READ(ctx, dev), BPF_CORE_READ(ctx, sector)));
 	return 0;
 }
 
 static __always_inline void record_done(u64 key_rq, u32 dev, u32 nr_sectors, u8 ddir)
 {
+	if (submitter_hooked)
+		bpf_map_delete_elem(&rq_submitter, &key_rq);
 	struct rq_start_info *start = bpf_map_lookup_elem(&rq_started, &key_rq);
 	if (!start) {
 		/* not started under our filters, or started before we attached */
@@ -793,7 +880,7 @@ SEC("tracepoint/block/block_rq_complete")
 int rq_done_tp(struct trace_event_raw_block_rq_completion *ctx)
 {
 	u32 dev = BPF_CORE_READ(ctx, dev);
-	u64 ident = ((u64)dev << 40) ^ BPF_CORE_READ(ctx, sector);
+	u64 ident = tp_request_ident(dev, BPF_CORE_READ(ctx, sector));
 	u8 ddir = rwbs_is_write((const char *)ctx + bpf_core_field_offset(ctx->rwbs));
 	record_done(ident, dev, BPF_CORE_READ(ctx, nr_sector), ddir);
 	return 0;
@@ -1065,14 +1152,12 @@ static __always_inline struct sleep_state *tracked_state(u64 id)
 }
 
 /*
- * Reads of a task or sleeper that fentry programs make with plain loads (the kernel hands them
- * BTF pointers: the sleeper, and through it its task) and kprobes with bpf_probe_read_kernel, a
- * helper call each (the arm's run time under TCG fell by a third when its reads became plain
- * loads, three more reads included). `btf` is a constant at every inlined call site.
+ * The arming task: the sleeper's own (hrtimer_init_sleeper sets current, and the loop re-arms
+ * only while it is still set), or the current task. fentry programs read it, and the task
+ * through it, with plain loads (the kernel hands them BTF pointers); kprobes with
+ * bpf_probe_read_kernel, a helper call each (the arm's run time under TCG fell by a third when its
+ * reads became plain loads). `btf` is a constant at every inlined call site.
  */
-
-/* The arming task: the sleeper's own (hrtimer_init_sleeper sets current, and the loop re-arms
- * only while it is still set), or the current task. */
 static __always_inline struct task_struct *arming_task(struct hrtimer_sleeper *sl, bool btf)
 {
 	return btf ? sl->task : (struct task_struct *)bpf_get_current_task();

@@ -34,6 +34,9 @@ enum dpt_counter {
 	DPT_CNT_SLEEP_EXPIRY_UNSEEN = 12, /* attempts whose timer fired without its expiry seen (DPT_F_EXPIRY_UNSEEN) */
 	DPT_CNT_ARM_FRAME_UNKNOWN = 13, /* sleeper arms whose caller could not be read (a trampoline frame laid out
 	                                 * otherwise): on the poller's path not counted as hybrid sleeps */
+	DPT_CNT_RQ_ISSUED_ELSEWHERE = 14, /* of DPT_CNT_RQ_START: issued to the driver by a thread other than the one that
+	                                   * made the request (an I/O scheduler's or a kworker's dispatch), credited to its maker */
+	DPT_CNT_RQ_REISSUED = 15,    /* issues of a request already started (the driver sent it back busy): not new starts */
 	DPT_CNT_COUNT = 16,
 };
 

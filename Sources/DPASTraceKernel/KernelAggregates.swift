@@ -120,6 +120,10 @@ public struct KernelSnapshot: Sendable {
     public var mapFullTotal: UInt64 { total(DPT_CNT_MAP_FULL) }
     /// Requests started / completed that passed the filters.
     public var requestsStarted: UInt64 { total(DPT_CNT_RQ_START) }
+    /// Of those, the ones another thread (an I/O scheduler's dispatch, a kworker) issued to the driver.
+    public var requestsIssuedElsewhere: UInt64 { total(DPT_CNT_RQ_ISSUED_ELSEWHERE) }
+    /// Issues of a request already started (the driver sent it back busy), not counted as starts.
+    public var requestsReissued: UInt64 { total(DPT_CNT_RQ_REISSUED) }
     public var requestsCompleted: UInt64 { total(DPT_CNT_RQ_DONE) }
     /// Hybrid sleep attempts resolved: each is in one sleep row (the log2 view folds the exact rows in).
     public var sleepsResolved: UInt64 { sleepLog2.values.joined().reduce(0) { $0 &+ $1.attempts } }
@@ -208,7 +212,9 @@ public struct KernelSnapshot: Sendable {
             + "\(Format.count(ioSchedule)) with io_schedule); "
             + (pollFunctionHooked ? "\(c(DPT_CNT_POLL_CALLS)) poll calls; " : "poll calls not counted (poll function not hooked); ")
             + "\(c(DPT_CNT_ARM_FRAME_UNKNOWN)) arms with their caller unreadable; "
-            + "\(c(DPT_CNT_RQ_START)) requests started, \(c(DPT_CNT_RQ_DONE)) completed "
+            + "\(c(DPT_CNT_RQ_START)) requests started (\(c(DPT_CNT_RQ_ISSUED_ELSEWHERE)) issued by another thread than "
+            + "their maker's; \(c(DPT_CNT_RQ_REISSUED)) issued again after the driver sent them back), "
+            + "\(c(DPT_CNT_RQ_DONE)) completed "
             + "(\(c(DPT_CNT_RQ_DONE_UNMATCHED)) without a seen start)"
     }
 }

@@ -47,8 +47,8 @@ public struct KernelFacts: Sendable {
 
     /// Symbols looked up in /proc/kallsyms.
     public static let interestingSymbols = [
-        "blk_mq_start_request", "blk_poll", "blk_mq_poll", "blk_mq_poll_hybrid", "hrtimer_sleeper_start_expires",
-        "io_schedule", "hrtimer_cancel", "hrtimer_wakeup", "blk_mq_poll_stats_bkt", "irq_poll_switch", "__per_cpu_offset",
+        "blk_mq_start_request", "blk_account_io_start", "__blk_account_io_start", "blk_poll", "blk_mq_poll",
+        "blk_mq_poll_hybrid", "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "hrtimer_wakeup", "blk_mq_poll_stats_bkt", "irq_poll_switch", "__per_cpu_offset",
     ]
 
     /// Reads everything; never throws: a missing source just means fewer options.
@@ -75,7 +75,7 @@ public struct KernelFacts: Sendable {
             for name in interestingSymbols where btf__find_by_name_kind(btf, name, BTFKind.func.rawValue) > 0 {
                 facts.btfFunctions.insert(name)
             }
-            for tp in ["block_rq_issue", "block_rq_complete", "hrtimer_start", "hrtimer_expire_entry", "sched_switch"] {
+            for tp in ["block_rq_issue", "block_io_start", "block_rq_complete", "hrtimer_start", "hrtimer_expire_entry", "sched_switch"] {
                 if let args = tracepointArgCount(btf, tp) { facts.btfTracepointArgs[tp] = args }
             }
             facts.hasHybridPolling = structHasMember(btf, "request_queue", "poll_nsec")
@@ -90,7 +90,7 @@ public struct KernelFacts: Sendable {
 
         facts.tracefsPath = locateTracefs(mount: mountTracefs)
         if let base = facts.tracefsPath {
-            for tp in ["block/block_rq_issue", "block/block_rq_complete", "timer/hrtimer_start",
+            for tp in ["block/block_rq_issue", "block/block_io_start", "block/block_rq_complete", "timer/hrtimer_start",
                        "timer/hrtimer_expire_entry", "sched/sched_switch"]
             where FileManager.default.fileExists(atPath: "\(base)/events/\(tp)/id") {
                 facts.tracepoints.insert(tp)

@@ -6,6 +6,7 @@ import Foundation
 /// that can serve it, best first: fentry/fexit → kprobe/kretprobe → tp_btf → tracepoint.
 public enum Hook: String, CaseIterable, Sendable {
     case requestStart = "request start"
+    case requestSubmitter = "request maker"
     case requestDone = "request completion"
     case pollWindow = "poll window"
     case sleeperArm = "hybrid sleep: sleeper armed"
@@ -27,6 +28,9 @@ public enum Hook: String, CaseIterable, Sendable {
     var costWhenMissing: String {
         switch self {
         case .requestStart: "buckets has nothing to count: no request starts are seen"
+        case .requestSubmitter:
+            "a request is credited to the thread that issued it to the driver: one an I/O scheduler or a kworker "
+                + "dispatched for another thread is credited to the dispatcher (and --pid/--tid judge it by that thread)"
         case .requestDone: "no completion latency (RQ_DONE events); bucket counts are unaffected"
         case .pollWindow: "hybrid sleeps cannot be told apart from other sleepers: sleep-ratio has nothing to measure"
         case .ioSchedule: "the io_schedule flag is unknown; slept/no-sleep is unaffected (judged by the context-switch tracepoint)"
@@ -83,6 +87,11 @@ public struct ProbePlan: Sendable {
         public var rejected: [String]
         /// Set when nothing can serve the hook for a reason larger than attach types.
         public var unavailableReason: String?
+        /// Records why a candidate was passed over; two targets of one attach type refused for the same
+        /// reason read once.
+        mutating func reject(_ reason: String) {
+            if !rejected.contains(reason) { rejected.append(reason) }
+        }
         /// Facts about this hook on this kernel worth showing beside the choice.
         public var notes: [String] = []
         /// Filled after attaching.
@@ -147,8 +156,10 @@ public struct ProbePlanner: Sendable {
     public init(facts: KernelFacts, forceSleepTracepoints: Bool = false, hooks: Set<Hook> = Set(Hook.allCases)) {
         self.facts = facts
         self.forceSleepTracepoints = forceSleepTracepoints
-        // Completions are matched to request starts: one is never planned without the other.
-        self.hooks = hooks.contains(.requestDone) ? hooks.union([.requestStart]) : hooks
+        // Completions are matched to request starts, and starts credited to the request's maker:
+        // none is planned without the start.
+        let requests = hooks.contains(.requestDone) ? hooks.union([.requestStart]) : hooks
+        self.hooks = requests.contains(.requestStart) ? requests.union([.requestSubmitter]) : requests
     }
 
     /// Every candidate for a hook, best first, whether usable or not.
@@ -163,6 +174,13 @@ public struct ProbePlanner: Sendable {
                 ProbeCandidate(kind: .tpBTF, target: "block:block_rq_issue", programs: [(btfIssue, false)]),
                 ProbeCandidate(kind: .tracepoint, target: "block:block_rq_issue", programs: [("rq_issue_tp", false)]),
             ]
+        case .requestSubmitter:
+            // blk_account_io_start runs in the submitting thread as a bio becomes a request (5.16-6.4:
+            // __blk_account_io_start; 6.5+ inline, with the block_io_start tracepoint in it).
+            let functions = ["blk_account_io_start", "__blk_account_io_start"]
+            return functions.map { ProbeCandidate(kind: .fentry, target: $0, programs: [("submit_fentry", false)]) }
+                + functions.map { ProbeCandidate(kind: .kprobe, target: $0, programs: [("submit_kprobe", false)]) }
+                + Self.tracepointPair("block:block_io_start", btf: "submit_btf", classic: "submit_tp")
         case .requestDone:
             return [
                 ProbeCandidate(kind: .tpBTF, target: "block:block_rq_complete", programs: [("rq_done_btf", false)]),
@@ -242,14 +260,37 @@ public struct ProbePlanner: Sendable {
         return nil
     }
 
+    /// The first candidate of a hook this kernel can run: the one the plan chooses.
+    private func firstUsable(_ hook: Hook) -> ProbeCandidate? { candidates(for: hook).first { unusable($0) == nil } }
+
+    /// The arm, io_schedule and hrtimer_cancel can all be hooked at function entry (fentry or kprobe).
+    private var sleepLoopHasFunctionHooks: Bool {
+        let functionHooks: Set<ProbeCandidate.Kind> = [.fentry, .kprobe]
+        return [Hook.sleeperArm, .ioSchedule, .sleeperCancel].allSatisfy { hook in
+            hooks.contains(hook) && firstUsable(hook).map { functionHooks.contains($0.kind) } == true
+        }
+    }
+
+    /// The functions whose code holds the sleep loop, as the arm's caller is checked against them.
+    private var sleepLoopCallers: [String] { facts.hybridLoopRanges.prefix(Int(DPT_ARM_CALLER_RANGES)).map(\.function) }
+
+    /// The design for hybrid sleeps (`ProbePlan.resolvesOnPollersPath`), decided before any hook is
+    /// planned: each design has hooks of its own.
+    private var resolvesOnPollersPath: Bool {
+        (facts.hasHybridPolling || forceSleepTracepoints) && !measureOffCPUTime && sleepLoopHasFunctionHooks
+            && !sleepLoopCallers.isEmpty
+    }
+
     /// The plan for this kernel (before attaching; statuses are filled in by the session).
     public func plan() -> ProbePlan {
         var choices: [ProbePlan.Choice] = []
-        var resolvesOnPollersPath = false
+        let onPollersPath = resolvesOnPollersPath
         for hook in Hook.allCases where hooks.contains(hook) {
-            // Each design plans its own hooks: the poller's path ends attempts at the sleeper's cancel,
-            // the tracepoints at the timer's expiry and the context switches.
-            if resolvesOnPollersPath ? (hook == .timerExpire || hook == .contextSwitch) : hook == .sleeperCancel { continue }
+            // Each design plans its own hooks: the poller's path ends attempts at the sleeper's cancel
+            // and tells a hybrid sleep by the arm's caller (no poll window); the tracepoints end them at
+            // the timer's expiry and the context switches.
+            let otherDesign: Set<Hook> = onPollersPath ? [.timerExpire, .contextSwitch, .pollWindow] : [.sleeperCancel]
+            if otherDesign.contains(hook) { continue }
             var choice = ProbePlan.Choice(hook: hook, chosen: nil, rejected: [])
             if hook == .dpasMode, let reason = DPASState.unavailableReason(facts) {
                 choice.unavailableReason = reason
@@ -262,14 +303,20 @@ public struct ProbePlanner: Sendable {
                 choices.append(choice)
                 continue
             }
-            if hook == .requestDone, let start = choices.first(where: { $0.hook == .requestStart })?.chosen {
-                // Completions are matched to starts by request pointer, or by dev+sector on classic tracepoints.
+            if hook == .requestDone || hook == .requestSubmitter {
+                guard let start = choices.first(where: { $0.hook == .requestStart })?.chosen else {
+                    choice.unavailableReason = "needs the request start hook, which is unavailable"
+                    choices.append(choice)
+                    continue
+                }
+                // Completions and makers are matched to starts by request pointer, or by dev+sector on
+                // classic tracepoints.
                 let wantClassic = start.kind == .tracepoint
                 for candidate in candidates(for: hook) {
                     if (candidate.kind == .tracepoint) != wantClassic {
-                        choice.rejected.append("\(candidate.attachType): must match the request-start hook (\(start.attachType))")
+                        choice.reject("\(candidate.attachType): must match the request-start hook (\(start.attachType))")
                     } else if let why = unusable(candidate) {
-                        choice.rejected.append("\(candidate.attachType): \(why)")
+                        choice.reject("\(candidate.attachType): \(why)")
                     } else {
                         choice.chosen = candidate
                         break
@@ -280,8 +327,8 @@ public struct ProbePlanner: Sendable {
             }
             for candidate in candidates(for: hook) {
                 if let why = unusable(candidate) {
-                    choice.rejected.append("\(candidate.attachType): \(why)")
-                } else if choice.chosen == nil {
+                    choice.reject("\(candidate.attachType): \(why)")
+                } else {
                     choice.chosen = candidate
                     break
                 }
@@ -290,46 +337,35 @@ public struct ProbePlanner: Sendable {
                 choice.notes.append("no function hook for the arm: requested sleep is estimated as expires − now at hrtimer_start "
                     + "(a few ns off, so exact rows may spill into log2 rows); 'fired while arming' is unknown")
             }
-            if hook.isSleepHook, hook != .pollWindow,
+            if hook.isSleepHook, hook != .pollWindow, !onPollersPath,
                let window = choices.first(where: { $0.hook == .pollWindow }), window.chosen == nil, !forceSleepTracepoints {
                 choice.chosen = nil
                 choice.unavailableReason = "needs the poll window hook, which is unavailable"
             }
-            if hook == .ioSchedule, let chosen = choice.chosen {
-                let arm = choices.first(where: { $0.hook == .sleeperArm })?.chosen
-                let functionHooks: Set<ProbeCandidate.Kind> = [.fentry, .kprobe]
-                let cancelUsable = hooks.contains(.sleeperCancel)
-                    && candidates(for: .sleeperCancel).contains { unusable($0) == nil }
-                let functionHooksOnly = functionHooks.contains(chosen.kind) && arm.map { functionHooks.contains($0.kind) } == true
-                    && cancelUsable
-                let callers = facts.hybridLoopRanges.prefix(Int(DPT_ARM_CALLER_RANGES)).map(\.function)
-                resolvesOnPollersPath = !measureOffCPUTime && functionHooksOnly && !callers.isEmpty
-                if !measureOffCPUTime && functionHooksOnly && callers.isEmpty {
-                    choice.notes.append("hybrid sleeps are timed by the timer and context-switch tracepoints: the poller's path "
-                        + "needs the addresses of \(KernelFacts.hybridLoopFunctions.joined(separator: " / ")) in /proc/kallsyms "
-                        + "(shown to root only, to nobody with kernel.kptr_restrict=2)")
-                }
-                if resolvesOnPollersPath {
-                    // Entry probes only: the return probe of the arm belongs to the tracepoint design (the
-                    // arm's edge for 'fired while arming'), and the arm's caller tells a hybrid sleep, so the
-                    // poll function is not hooked at all.
-                    choices.removeAll { $0.hook == .pollWindow }
-                    for index in choices.indices where choices[index].hook == .sleeperArm {
-                        choices[index].chosen?.programs.removeAll { $0.isReturn }
-                        choices[index].notes.append("a hybrid sleep is a sleeper armed from inside \(callers.joined(separator: " / ")) "
-                            + "(its return address, within the function's code in /proc/kallsyms): no hook on the poll function")
-                    }
+            if onPollersPath && hook == .sleeperArm {
+                // Entry probes only: the arm's return probe belongs to the tracepoint design (the arm's
+                // edge for 'fired while arming').
+                choice.chosen?.programs.removeAll { $0.isReturn }
+                choice.notes.append("a hybrid sleep is a sleeper armed from inside \(sleepLoopCallers.joined(separator: " / ")) "
+                    + "(its return address, within the function's code in /proc/kallsyms): no hook on the poll function")
+            }
+            if hook == .ioSchedule, choice.chosen != nil {
+                if onPollersPath {
                     choice.notes.append("hybrid sleeps are resolved on the poller's path, by entry probes only: slept = a "
                         + "voluntary context switch in io_schedule, slept time = the time off the CPU by the scheduler's own "
                         + "accounting, resolved at the sleep loop's hrtimer_cancel; the timer and context-switch tracepoints "
                         + "(a program run for every timer and switch on the machine) are not attached (--off-cpu-time "
                         + "attaches them: expiry times, and the time off the CPU by the monotonic clock)")
+                } else if !measureOffCPUTime && sleepLoopHasFunctionHooks && sleepLoopCallers.isEmpty {
+                    choice.notes.append("hybrid sleeps are timed by the timer and context-switch tracepoints: the poller's path "
+                        + "needs the addresses of \(KernelFacts.hybridLoopFunctions.joined(separator: " / ")) in /proc/kallsyms "
+                        + "(shown to root only, to nobody with kernel.kptr_restrict=2)")
                 }
             }
             choices.append(choice)
         }
         var plan = ProbePlan(choices: choices)
-        plan.resolvesOnPollersPath = resolvesOnPollersPath
+        plan.resolvesOnPollersPath = onPollersPath
         return plan
     }
 }

@@ -8,10 +8,10 @@ struct LiveTraceOptions: ParsableArguments {
     @Option(name: .long, help: "Trace only this disk, e.g. nvme0n1 (default: every disk).")
     var device: String?
 
-    @Option(name: .long, help: "Trace only requests started, and hybrid sleeps taken, by this process ID.")
+    @Option(name: .long, help: "Trace only requests made, and hybrid sleeps taken, by this process ID (a request is its maker's even when another thread, e.g. an I/O scheduler's kworker, issues it).")
     var pid: UInt32?
 
-    @Option(name: .long, help: "Trace only requests started, and hybrid sleeps taken, by this thread ID.")
+    @Option(name: .long, help: "Trace only requests made, and hybrid sleeps taken, by this thread ID.")
     var tid: UInt32?
 
     @Flag(name: .long, help: "Print the probe plan and libbpf's messages on stderr, and at the end what the kernel side counted (with the poll calls and sleepers armed, counted only then: two per-CPU lookups per polled read).")

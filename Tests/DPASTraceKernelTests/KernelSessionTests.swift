@@ -21,7 +21,7 @@ private func skip(_ reason: String) {
 }
 
 /// A directory on a real block device (O_DIRECT on tmpfs issues no block requests).
-private func blockBackedDirectory() throws -> String {
+func blockBackedDirectory() throws -> String {
     // The file-system type of a path: its longest mount-point prefix in /proc/self/mounts.
     let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
     let table = mounts.split(separator: "\n").map { $0.split(separator: " ") }.filter { $0.count >= 3 }
@@ -87,14 +87,14 @@ private struct DirectIOWorkload {
     ]
 }
 
-private struct SizeKey: Hashable, CustomStringConvertible {
+struct SizeKey: Hashable, CustomStringConvertible {
     var ddir: UInt8
     var sectors: UInt32
     var description: String { "\(ddir == 0 ? "read" : "write") \(sectors) sectors" }
 }
 
 /// Requests with data (flushes have 0 sectors and are not part of the workload).
-private func sizes(of accumulator: BucketAccumulator) -> [SizeKey: UInt64] {
+func sizes(of accumulator: BucketAccumulator) -> [SizeKey: UInt64] {
     var result: [SizeKey: UInt64] = [:]
     for (key, stats) in accumulator.rows {
         for (sectors, count) in stats.sizes.counts where sectors > 0 {
@@ -565,13 +565,16 @@ extension KernelSessionTests {
     /// (the 5.10 lab attaches them): load them without attaching.
     @Test func kprobeProgramsPassTheVerifier() throws {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
-        let kprobePrograms = ["rq_start_kprobe", "poll_enter_kprobe", "poll_exit_kretprobe", "arm_enter_kprobe",
+        let kprobePrograms = ["rq_start_kprobe", "submit_kprobe", "poll_enter_kprobe", "poll_exit_kretprobe", "arm_enter_kprobe",
                               "arm_exit_kretprobe", "io_schedule_kprobe", "cancel_kprobe"]
         #expect(TraceSession.verifierCheck(programs: kprobePrograms) == nil)
         // With attempts resolved on the poller's path (5.10's default plan), where other code is live.
         #expect(TraceSession.verifierCheck(programs: kprobePrograms) { try $0.set("resolve_on_poller_path", UInt8(1)) } == nil)
         // The classic-tracepoint request path (what a kernel without BTF would use) too.
-        #expect(TraceSession.verifierCheck(programs: ["rq_issue_tp", "rq_done_tp"]) == nil)
+        #expect(TraceSession.verifierCheck(programs: ["rq_issue_tp", "submit_tp", "rq_done_tp"]) == nil)
+        #expect(TraceSession.verifierCheck(programs: ["rq_start_kprobe", "submit_kprobe", "rq_issue_tp", "submit_tp", "rq_done_tp"]) {
+            try $0.set("submitter_hooked", UInt8(1))
+        } == nil)
         // The 5.10 tp_btf variant (two arguments) must be refused here: 6.18's block_rq_issue has one.
         let facts = KernelFacts.gather(mountTracefs: false)
         if facts.btfTracepointArgs["block_rq_issue"] == 1 {

@@ -139,17 +139,18 @@ extension KernelSessionTests {
 
 extension KernelSessionTests {
     /// A command plans (and so loads and runs) only the hooks it reads; completions never go
-    /// without request starts.
+    /// without request starts, nor starts without their maker.
     @Test func planCoversOnlyTheHooksACommandNeeds() throws {
         let facts = KernelFacts.gather()
         // Every hook but those of the sleep design not chosen (the poller's path or the tracepoints).
         let full = ProbePlanner(facts: facts).plan()
         let otherDesign: Set<Hook> = full.resolvesOnPollersPath ? [.timerExpire, .contextSwitch] : [.sleeperCancel]
         #expect(full.choices.map(\.hook) == Hook.allCases.filter { !otherDesign.contains($0) })
-        #expect(ProbePlanner(facts: facts, hooks: [.requestStart]).plan().choices.map(\.hook) == [.requestStart])
-        #expect(ProbePlanner(facts: facts, hooks: [.requestDone]).plan().choices.map(\.hook) == [.requestStart, .requestDone])
-        let sleepHooks = ProbePlanner(facts: facts, hooks: Hook.forSleepRatio(pas: false)).plan().choices.map(\.hook)
-        #expect(!sleepHooks.contains(.requestStart) && !sleepHooks.contains(.requestDone) && !sleepHooks.contains(.dpasMode))
+        #expect(ProbePlanner(facts: facts, hooks: [.requestStart]).plan().choices.map(\.hook) == [.requestStart, .requestSubmitter])
+        #expect(ProbePlanner(facts: facts, hooks: [.requestDone]).plan().choices.map(\.hook)
+            == [.requestStart, .requestSubmitter, .requestDone])
+        let sleepHooks = Set(ProbePlanner(facts: facts, hooks: Hook.forSleepRatio(pas: false)).plan().choices.map(\.hook))
+        #expect(sleepHooks.isDisjoint(with: [.requestStart, .requestSubmitter, .requestDone, .dpasMode]))
         #expect(ProbePlanner(facts: facts, hooks: Hook.forSleepRatio(pas: true)).plan().choices.contains { $0.hook == .dpasMode })
     }
 }

@@ -103,6 +103,61 @@ struct ProbePlannerTests {
         #expect(plan.choice(.ioSchedule)?.chosen == nil)
         #expect(plan.choice(.contextSwitch)?.chosen != nil)
     }
+
+    /// The poller's path does not hook the poll function, so a poll function no probe can attach to
+    /// leaves it planned (the tracepoint design, which needs the poll window, could not run).
+    @Test func thePollersPathNeedsNoPollFunctionHook() throws {
+        var planner = planner(pollingKernelFacts())
+        planner.failedPrograms["poll_enter_kprobe"] = "program poll_enter_kprobe refused at load (test)"
+        let plan = planner.plan()
+        #expect(plan.resolvesOnPollersPath)
+        for hook in [Hook.sleeperArm, .ioSchedule, .sleeperCancel] {
+            #expect(plan.choice(hook)?.chosen?.kind == .kprobe, "\(hook.rawValue): \(plan.choice(hook)?.unavailableReason ?? "")")
+        }
+        #expect(plan.choice(.pollWindow) == nil)
+
+        planner.measureOffCPUTime = true // the tracepoint design: it needs the poll window
+        let timed = planner.plan()
+        #expect(!timed.resolvesOnPollersPath)
+        #expect(timed.choice(.sleeperArm)?.unavailableReason == "needs the poll window hook, which is unavailable")
+    }
+
+    /// A request's maker is hooked the way its start is keyed: by request pointer (a function hook
+    /// on whichever accounting function the kernel has, else the raw tracepoint), or by dev and
+    /// sector beside a classic tracepoint start. Without a start it is not hooked at all.
+    @Test func theRequestMakerFollowsTheRequestStart() throws {
+        var facts = pollingKernelFacts()
+        facts.symbols["blk_mq_start_request"] = 0xffff_ffff_8100_0000
+        facts.symbols["blk_account_io_start"] = nil // 5.16-6.4: the accounting function is the __ one
+        facts.symbols["__blk_account_io_start"] = 0xffff_ffff_8100_0000
+        facts.btfTracepointArgs["block_io_start"] = 1
+        facts.tracepoints = ["block/block_rq_issue", "block/block_io_start"]
+        facts.tracefsPath = "/sys/kernel/tracing"
+        var planner = ProbePlanner(facts: facts, hooks: [.requestStart])
+        planner.refusedKinds[.fentry] = "fentry avoided"
+        var plan = planner.plan()
+        #expect(plan.choice(.requestStart)?.chosen?.kind == .kprobe)
+        let maker = try #require(plan.choice(.requestSubmitter)?.chosen)
+        #expect(maker.kind == .kprobe && maker.target == "__blk_account_io_start" && maker.programs.map(\.name) == ["submit_kprobe"])
+        #expect(plan.choice(.requestSubmitter)?.rejected.filter { $0.hasPrefix("fentry") }.count == 1, "one reason per attach type")
+
+        planner.refusedKinds[.kprobe] = "kprobe avoided"
+        plan = planner.plan()
+        #expect(plan.choice(.requestStart)?.chosen?.kind == .tpBTF)
+        #expect(plan.choice(.requestSubmitter)?.chosen?.programs.map(\.name) == ["submit_btf"])
+
+        planner.refusedKinds[.tpBTF] = "tp_btf avoided"
+        plan = planner.plan()
+        #expect(plan.choice(.requestStart)?.chosen?.kind == .tracepoint)
+        #expect(plan.choice(.requestSubmitter)?.chosen?.programs.map(\.name) == ["submit_tp"])
+
+        planner.refusedKinds[.tracepoint] = "tracepoints avoided"
+        plan = planner.plan()
+        #expect(plan.choice(.requestStart)?.chosen == nil)
+        #expect(plan.choice(.requestSubmitter)?.unavailableReason?.contains("request start") == true)
+        let entry = try #require(plan.entries.first { $0.hook == Hook.requestSubmitter.rawValue })
+        #expect(entry.cost?.contains("credited to the dispatcher") == true, "\(entry.cost ?? "nil")")
+    }
 }
 
 /// The loader reads libbpf's messages since its load began to find the program a kernel refused:

@@ -91,7 +91,7 @@ struct dpt_event {
 	dpt_u64 rq;             /* request identity (kernel address of struct request), 0 if none */
 	dpt_u32 kind;           /* enum dpt_event_kind */
 	dpt_u32 cpu;
-	dpt_u32 pid;            /* thread-group id */
+	dpt_u32 pid;            /* thread-group id (RQ_*: of the request's maker) */
 	dpt_u32 tid;
 	dpt_u32 dev;            /* disk dev_t, kernel encoding (major << 20 | minor) */
 	dpt_u32 flags;          /* DPT_F_* */
