@@ -7,7 +7,7 @@
  * Hooks (alternatives in the order the plan tries them):
  *   request start   fentry / kprobe blk_mq_start_request, tp_btf block_rq_issue
  *                   (5.11+ and 5.10 argument lists), tracepoint block/block_rq_issue
- *   submitter       fentry / kprobe blk_account_io_start (<= 5.15, 6.5+) or __blk_account_io_start
+ *   request maker   fentry / kprobe blk_account_io_start (<= 5.15, 6.5+) or __blk_account_io_start
  *                   (5.16-6.4), tp_btf / tracepoint block/block_io_start (6.5+)
  *   completion      tp_btf block_rq_complete, tracepoint block/block_rq_complete
  *   poll window     fentry(+fexit) / kprobe(+kretprobe) on blk_poll (<= 5.17) or blk_mq_poll
@@ -56,7 +56,7 @@ const volatile u8 emit_events = 0;          /* stream per-event records through 
 const volatile u64 hrtimer_wakeup_addr = 0; /* address of hrtimer_wakeup (from /proc/kallsyms) */
 const volatile u32 queue_flag_stats_bit = 20; /* QUEUE_FLAG_STATS: a #define (20) before 6.10, an enum after */
 const volatile u64 wakeup_bytes = 0;        /* wake the reader once the ring holds this much; 0 = every event */
-const volatile u8 submitter_hooked = 0;     /* requests are credited to the thread that made them (rq_submitter) */
+const volatile u8 maker_hooked = 0;         /* requests are credited to the thread that made them (rq_maker) */
 /* Tests only: treat every hrtimer_wakeup sleeper (nanosleep, ...) as a hybrid sleep, so the
  * slept/no-sleep classifier can be exercised on kernels without hybrid polling. */
 const volatile u8 sleep_any_task = 0;
@@ -149,7 +149,7 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, u64);
 	__type(value, u64);
-} rq_submitter SEC(".maps");
+} rq_maker SEC(".maps");
 
 /* Per polling thread: whether it is inside the poll function, and its hybrid sleep attempt. */
 struct sleep_state {
@@ -640,10 +640,12 @@ static __always_inline void record_start(void *rq_ptr, struct rq_info *info)
 	/* DPAS: the mode is per CPU, not per disk, so it is observed before the filters */
 	u8 mode = dpas_observe();
 	u64 id = bpf_get_current_pid_tgid();
+	if (target_dev && info->dev != target_dev)
+		return;
 	u64 key_rq = (u64)rq_ptr;
 	u8 issued_elsewhere = 0, reissued = 0;
-	if (submitter_hooked && !info->passthrough) {
-		u64 *maker = bpf_map_lookup_elem(&rq_submitter, &key_rq);
+	if (maker_hooked && !info->passthrough) {
+		u64 *maker = bpf_map_lookup_elem(&rq_maker, &key_rq);
 		if (maker) {
 			reissued = !!(*maker & DPT_MAKER_ISSUED);
 			u64 made_by = *maker & ~DPT_MAKER_ISSUED;
@@ -653,8 +655,6 @@ static __always_inline void record_start(void *rq_ptr, struct rq_info *info)
 		}
 	}
 	if (!task_traced(id))
-		return;
-	if (target_dev && info->dev != target_dev)
 		return;
 	if (reissued) { /* its start was counted at its first issue, which its completion is timed from */
 		count(DPT_CNT_RQ_REISSUED);
@@ -792,48 +792,48 @@ int rq_issue_tp(struct trace_event_raw_block_rq *ctx)
 
 /* The request's maker: blk_account_io_start runs in the submitting thread, as the bio becomes a
  * request, before any scheduler or kworker can issue it. */
-static __always_inline void note_submitter(u64 key_rq)
+static __always_inline void note_maker(u64 key_rq)
 {
 	u64 id = bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&rq_submitter, &key_rq, &id, BPF_ANY);
+	bpf_map_update_elem(&rq_maker, &key_rq, &id, BPF_ANY);
 }
 
 /* The target is set by the loader: blk_account_io_start or __blk_account_io_start (5.16-6.4). */
 SEC("fentry/blk_account_io_start")
-int BPF_PROG(submit_fentry, struct request *rq)
+int BPF_PROG(maker_fentry, struct request *rq)
 {
-	note_submitter((u64)rq);
+	note_maker((u64)rq);
 	return 0;
 }
 
 SEC("kprobe/blk_account_io_start")
-int BPF_KPROBE(submit_kprobe, struct request *rq)
+int BPF_KPROBE(maker_kprobe, struct request *rq)
 {
-	note_submitter((u64)rq);
+	note_maker((u64)rq);
 	return 0;
 }
 
 /* 6.5+: TP_PROTO(struct request *rq) */
 SEC("tp_btf/block_io_start")
-int BPF_PROG(submit_btf, struct request *rq)
+int BPF_PROG(maker_btf, struct request *rq)
 {
-	note_submitter((u64)rq);
+	note_maker((u64)rq);
 	return 0;
 }
 
 /* Keyed as rq_issue_tp keys the request: dev and sector. A bio merged in front of the request
  * moves its sector, and the issue is then credited to the issuing thread. */
 SEC("tracepoint/block/block_io_start")
-int submit_tp(struct trace_event_raw_block_rq *ctx)
+int maker_tp(struct trace_event_raw_block_rq *ctx)
 {
-	note_submitter(tp_request_ident(BPF_CORE_READ(ctx, dev), BPF_CORE_READ(ctx, sector)));
+	note_maker(tp_request_ident(BPF_CORE_READ(ctx, dev), BPF_CORE_READ(ctx, sector)));
 	return 0;
 }
 
 static __always_inline void record_done(u64 key_rq, u32 dev, u32 nr_sectors, u8 ddir)
 {
-	if (submitter_hooked)
-		bpf_map_delete_elem(&rq_submitter, &key_rq);
+	if (maker_hooked)
+		bpf_map_delete_elem(&rq_maker, &key_rq);
 	struct rq_start_info *start = bpf_map_lookup_elem(&rq_started, &key_rq);
 	if (!start) {
 		/* not started under our filters, or started before we attached */

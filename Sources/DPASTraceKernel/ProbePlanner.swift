@@ -6,7 +6,7 @@ import Foundation
 /// that can serve it, best first: fentry/fexit → kprobe/kretprobe → tp_btf → tracepoint.
 public enum Hook: String, CaseIterable, Sendable {
     case requestStart = "request start"
-    case requestSubmitter = "request maker"
+    case requestMaker = "request maker"
     case requestDone = "request completion"
     case pollWindow = "poll window"
     case sleeperArm = "hybrid sleep: sleeper armed"
@@ -28,7 +28,7 @@ public enum Hook: String, CaseIterable, Sendable {
     var costWhenMissing: String {
         switch self {
         case .requestStart: "buckets has nothing to count: no request starts are seen"
-        case .requestSubmitter:
+        case .requestMaker:
             "a request is credited to the thread that issued it to the driver: one an I/O scheduler or a kworker "
                 + "dispatched for another thread is credited to the dispatcher (and --pid/--tid judge it by that thread)"
         case .requestDone: "no completion latency (RQ_DONE events); bucket counts are unaffected"
@@ -159,7 +159,7 @@ public struct ProbePlanner: Sendable {
         // Completions are matched to request starts, and starts credited to the request's maker:
         // none is planned without the start.
         let requests = hooks.contains(.requestDone) ? hooks.union([.requestStart]) : hooks
-        self.hooks = requests.contains(.requestStart) ? requests.union([.requestSubmitter]) : requests
+        self.hooks = requests.contains(.requestStart) ? requests.union([.requestMaker]) : requests
     }
 
     /// Every candidate for a hook, best first, whether usable or not.
@@ -174,13 +174,13 @@ public struct ProbePlanner: Sendable {
                 ProbeCandidate(kind: .tpBTF, target: "block:block_rq_issue", programs: [(btfIssue, false)]),
                 ProbeCandidate(kind: .tracepoint, target: "block:block_rq_issue", programs: [("rq_issue_tp", false)]),
             ]
-        case .requestSubmitter:
+        case .requestMaker:
             // blk_account_io_start runs in the submitting thread as a bio becomes a request (5.16-6.4:
             // __blk_account_io_start; 6.5+ inline, with the block_io_start tracepoint in it).
             let functions = ["blk_account_io_start", "__blk_account_io_start"]
-            return functions.map { ProbeCandidate(kind: .fentry, target: $0, programs: [("submit_fentry", false)]) }
-                + functions.map { ProbeCandidate(kind: .kprobe, target: $0, programs: [("submit_kprobe", false)]) }
-                + Self.tracepointPair("block:block_io_start", btf: "submit_btf", classic: "submit_tp")
+            return functions.map { ProbeCandidate(kind: .fentry, target: $0, programs: [("maker_fentry", false)]) }
+                + functions.map { ProbeCandidate(kind: .kprobe, target: $0, programs: [("maker_kprobe", false)]) }
+                + Self.tracepointPair("block:block_io_start", btf: "maker_btf", classic: "maker_tp")
         case .requestDone:
             return [
                 ProbeCandidate(kind: .tpBTF, target: "block:block_rq_complete", programs: [("rq_done_btf", false)]),
@@ -303,7 +303,7 @@ public struct ProbePlanner: Sendable {
                 choices.append(choice)
                 continue
             }
-            if hook == .requestDone || hook == .requestSubmitter {
+            if hook == .requestDone || hook == .requestMaker {
                 guard let start = choices.first(where: { $0.hook == .requestStart })?.chosen else {
                     choice.unavailableReason = "needs the request start hook, which is unavailable"
                     choices.append(choice)

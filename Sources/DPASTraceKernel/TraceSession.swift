@@ -224,7 +224,7 @@ public final class TraceSession {
             try globals.set("queue_flag_stats_bit", facts.queueFlagStatsBit)
             // `poll` drains the ring at every call; the kernel wakes it early only at an eighth full.
             try globals.set("wakeup_bytes", UInt64(ringBytes / 8))
-            try globals.set("submitter_hooked", UInt8(plan.choice(.requestSubmitter)?.chosen != nil ? 1 : 0))
+            try globals.set("maker_hooked", UInt8(plan.choice(.requestMaker)?.chosen != nil ? 1 : 0))
             try globals.set("sleep_any_task", UInt8(options.classifyEverySleeper ? 1 : 0))
             guard options.threadSlots > 0, options.threadSlots <= UInt32(DPT_THREAD_SLOTS),
                   options.threadSlots & (options.threadSlots - 1) == 0 else {

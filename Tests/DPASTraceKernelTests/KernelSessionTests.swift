@@ -565,15 +565,15 @@ extension KernelSessionTests {
     /// (the 5.10 lab attaches them): load them without attaching.
     @Test func kprobeProgramsPassTheVerifier() throws {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
-        let kprobePrograms = ["rq_start_kprobe", "submit_kprobe", "poll_enter_kprobe", "poll_exit_kretprobe", "arm_enter_kprobe",
+        let kprobePrograms = ["rq_start_kprobe", "maker_kprobe", "poll_enter_kprobe", "poll_exit_kretprobe", "arm_enter_kprobe",
                               "arm_exit_kretprobe", "io_schedule_kprobe", "cancel_kprobe"]
         #expect(TraceSession.verifierCheck(programs: kprobePrograms) == nil)
         // With attempts resolved on the poller's path (5.10's default plan), where other code is live.
         #expect(TraceSession.verifierCheck(programs: kprobePrograms) { try $0.set("resolve_on_poller_path", UInt8(1)) } == nil)
         // The classic-tracepoint request path (what a kernel without BTF would use) too.
-        #expect(TraceSession.verifierCheck(programs: ["rq_issue_tp", "submit_tp", "rq_done_tp"]) == nil)
-        #expect(TraceSession.verifierCheck(programs: ["rq_start_kprobe", "submit_kprobe", "rq_issue_tp", "submit_tp", "rq_done_tp"]) {
-            try $0.set("submitter_hooked", UInt8(1))
+        #expect(TraceSession.verifierCheck(programs: ["rq_issue_tp", "maker_tp", "rq_done_tp"]) == nil)
+        #expect(TraceSession.verifierCheck(programs: ["rq_start_kprobe", "maker_kprobe", "rq_issue_tp", "maker_tp", "rq_done_tp"]) {
+            try $0.set("maker_hooked", UInt8(1))
         } == nil)
         // The 5.10 tp_btf variant (two arguments) must be refused here: 6.18's block_rq_issue has one.
         let facts = KernelFacts.gather(mountTracefs: false)

@@ -146,11 +146,11 @@ extension KernelSessionTests {
         let full = ProbePlanner(facts: facts).plan()
         let otherDesign: Set<Hook> = full.resolvesOnPollersPath ? [.timerExpire, .contextSwitch] : [.sleeperCancel]
         #expect(full.choices.map(\.hook) == Hook.allCases.filter { !otherDesign.contains($0) })
-        #expect(ProbePlanner(facts: facts, hooks: [.requestStart]).plan().choices.map(\.hook) == [.requestStart, .requestSubmitter])
+        #expect(ProbePlanner(facts: facts, hooks: [.requestStart]).plan().choices.map(\.hook) == [.requestStart, .requestMaker])
         #expect(ProbePlanner(facts: facts, hooks: [.requestDone]).plan().choices.map(\.hook)
-            == [.requestStart, .requestSubmitter, .requestDone])
+            == [.requestStart, .requestMaker, .requestDone])
         let sleepHooks = Set(ProbePlanner(facts: facts, hooks: Hook.forSleepRatio(pas: false)).plan().choices.map(\.hook))
-        #expect(sleepHooks.isDisjoint(with: [.requestStart, .requestSubmitter, .requestDone, .dpasMode]))
+        #expect(sleepHooks.isDisjoint(with: [.requestStart, .requestMaker, .requestDone, .dpasMode]))
         #expect(ProbePlanner(facts: facts, hooks: Hook.forSleepRatio(pas: true)).plan().choices.contains { $0.hook == .dpasMode })
     }
 }

@@ -137,25 +137,25 @@ struct ProbePlannerTests {
         planner.refusedKinds[.fentry] = "fentry avoided"
         var plan = planner.plan()
         #expect(plan.choice(.requestStart)?.chosen?.kind == .kprobe)
-        let maker = try #require(plan.choice(.requestSubmitter)?.chosen)
-        #expect(maker.kind == .kprobe && maker.target == "__blk_account_io_start" && maker.programs.map(\.name) == ["submit_kprobe"])
-        #expect(plan.choice(.requestSubmitter)?.rejected.filter { $0.hasPrefix("fentry") }.count == 1, "one reason per attach type")
+        let maker = try #require(plan.choice(.requestMaker)?.chosen)
+        #expect(maker.kind == .kprobe && maker.target == "__blk_account_io_start" && maker.programs.map(\.name) == ["maker_kprobe"])
+        #expect(plan.choice(.requestMaker)?.rejected.filter { $0.hasPrefix("fentry") }.count == 1, "one reason per attach type")
 
         planner.refusedKinds[.kprobe] = "kprobe avoided"
         plan = planner.plan()
         #expect(plan.choice(.requestStart)?.chosen?.kind == .tpBTF)
-        #expect(plan.choice(.requestSubmitter)?.chosen?.programs.map(\.name) == ["submit_btf"])
+        #expect(plan.choice(.requestMaker)?.chosen?.programs.map(\.name) == ["maker_btf"])
 
         planner.refusedKinds[.tpBTF] = "tp_btf avoided"
         plan = planner.plan()
         #expect(plan.choice(.requestStart)?.chosen?.kind == .tracepoint)
-        #expect(plan.choice(.requestSubmitter)?.chosen?.programs.map(\.name) == ["submit_tp"])
+        #expect(plan.choice(.requestMaker)?.chosen?.programs.map(\.name) == ["maker_tp"])
 
         planner.refusedKinds[.tracepoint] = "tracepoints avoided"
         plan = planner.plan()
         #expect(plan.choice(.requestStart)?.chosen == nil)
-        #expect(plan.choice(.requestSubmitter)?.unavailableReason?.contains("request start") == true)
-        let entry = try #require(plan.entries.first { $0.hook == Hook.requestSubmitter.rawValue })
+        #expect(plan.choice(.requestMaker)?.unavailableReason?.contains("request start") == true)
+        let entry = try #require(plan.entries.first { $0.hook == Hook.requestMaker.rawValue })
         #expect(entry.cost?.contains("credited to the dispatcher") == true, "\(entry.cost ?? "nil")")
     }
 }

@@ -63,7 +63,7 @@ extension KernelSessionTests {
         let traced = try Child("/bin/sh", ["-c", "while [ ! -e \"$0\" ]; do sleep 0.02; done; exec \"$@\"", go, fio] + arguments)
         let session = try TraceSession(options: flavor.options(.init(processID: UInt32(traced.pid))))
         defer { session.close() }
-        let maker = try #require(session.plan.choice(.requestSubmitter))
+        let maker = try #require(session.plan.choice(.requestMaker))
         #expect(maker.status == .attached, "\(maker.attachError ?? maker.rejected.joined(separator: "; "))")
         #expect(FileManager.default.createFile(atPath: go, contents: nil))
         #expect(traced.exitStatus(timeout: 60) == 0, "fio: \(traced.stderr)")
