@@ -31,7 +31,7 @@ import Testing
         ]
         for (knob, value) in knobs { settings[SnapshotKeys.queue(device, knob)] = value }
         // What dpas-kernel.md lists for the DPAS tree's kallsyms: the hybrid functions are inlined.
-        let present: Set = ["blk_mq_poll", "blk_mq_start_request", "blk_mq_poll_stats_bkt",
+        let present: Set = ["blk_mq_poll", "blk_mq_start_request", "__blk_account_io_start", "blk_mq_poll_stats_bkt",
                             "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "irq_poll_switch"]
         for symbol in SnapshotKeys.symbols {
             settings[SnapshotKeys.symbol(symbol)] = present.contains(symbol) ? "present" : "absent"
@@ -54,7 +54,8 @@ import Testing
         let queue = ["io_poll": "0", "io_poll_delay": "-1", "wbt_lat_usec": "75000",
                      "scheduler": "none [mq-deadline] kyber bfq", "nomerges": "0"]
         for (file, value) in queue { settings[SnapshotKeys.queue("vda", file)] = value }
-        let present: Set = ["blk_mq_poll", "blk_mq_start_request", "hrtimer_sleeper_start_expires", "io_schedule"]
+        let present: Set = ["blk_mq_poll", "blk_mq_start_request", "blk_account_io_start", "hrtimer_sleeper_start_expires",
+                            "io_schedule"]
         for symbol in SnapshotKeys.symbols {
             settings[SnapshotKeys.symbol(symbol)] = present.contains(symbol) ? "present" : "absent"
         }
@@ -179,7 +180,13 @@ import Testing
         #expect(try Self.finding(report, "poll_queues").severity == .ok)
         #expect(try Self.finding(report, "kprobes").severity == .warning)
         #expect(try Self.finding(report, "hook_request").title.contains("tp_btf block_rq_issue"))
+        #expect(try Self.finding(report, "hook_request_maker").title == "Request maker: tp_btf block_io_start")
         #expect(try Self.finding(report, "hook_hybrid_sleep").title.contains("nothing to hook"))
+        // Before 6.5 (no block_io_start) and without kprobes, requests go to their issuer, and doctor says so.
+        var older = Self.stock618()
+        older[SnapshotKeys.tracepoint("block_io_start")] = "absent"
+        let maker = try Self.finding(Doctor.diagnose(settings: older), "hook_request_maker")
+        #expect(maker.severity == .warning && maker.detail.contains("--pid/--tid"), "\(maker.detail)")
         #expect(report.devices.map(\.completionMode) == [.int])
     }
 
@@ -200,6 +207,7 @@ import Testing
         #expect(sleep.detail.contains("entry probes") && sleep.detail.contains("hrtimer_cancel"))
         #expect(!sleep.detail.contains("tp_btf sched_switch") && !sleep.detail.contains("hrtimer_expire_entry"), "\(sleep.detail)")
         #expect(try Self.finding(report, "hook_poll").title == "Poll loop: kprobe on blk_poll")
+        #expect(try Self.finding(report, "hook_request_maker").title == "Request maker: kprobe on __blk_account_io_start")
         // Without io_schedule the timer and switch tracepoints judge the sleep; without BTF, classic ones.
         settings[SnapshotKeys.symbol("io_schedule")] = "absent"
         let tracepoints = try Self.finding(Doctor.diagnose(settings: settings), "hook_hybrid_sleep")

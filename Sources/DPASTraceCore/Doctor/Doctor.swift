@@ -489,6 +489,22 @@ public enum Doctor {
                                           fix: "dpas-trace plan"))
         }
 
+        // The request's maker: the thread --pid/--tid select a request by.
+        let makerDetail = "Each request is credited to the thread that made it, also when an I/O scheduler or a kworker issues it to the driver."
+        if kprobes, let accounting = ["blk_account_io_start", "__blk_account_io_start"].first(where: has) {
+            findings.append(DoctorFinding(id: "hook_request_maker", group: group, severity: .ok,
+                                          title: "Request maker: kprobe on \(accounting)", detail: makerDetail))
+        } else if tracepoint("block_io_start") {
+            findings.append(DoctorFinding(id: "hook_request_maker", group: group, severity: .ok,
+                                          title: "Request maker: \(btf ? "tp_btf" : "tracepoint") block_io_start", detail: makerDetail))
+        } else {
+            findings.append(DoctorFinding(
+                id: "hook_request_maker", group: group, severity: .warning, title: "Request maker: no hook",
+                detail: "A request is credited to the thread that issues it to the driver: one an I/O scheduler or a kworker "
+                    + "dispatches for another thread counts for the dispatcher, and --pid/--tid judge it by that thread.",
+                fix: "cat /sys/block/DEV/queue/scheduler   (with none, a request is mostly issued by the thread that made it)"))
+        }
+
         // The poll loop itself.
         let pollFunction = ["blk_mq_poll", "blk_poll"].first(where: has)
         if kprobes, let pollFunction {

@@ -28,13 +28,13 @@ public enum SnapshotKeys {
     public static let symbols = [
         "blk_mq_poll_hybrid", "blk_mq_poll_hybrid_sleep", "blk_poll", "blk_mq_poll",
         "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "blk_mq_start_request",
-        "blk_mq_poll_stats_bkt", "irq_poll_switch",
+        "blk_account_io_start", "__blk_account_io_start", "blk_mq_poll_stats_bkt", "irq_poll_switch",
     ]
 
     /// Tracepoints the plan falls back on, detected through their `__traceiter_`/`__tracepoint_`
     /// symbols in /proc/kallsyms (tracefs need not be mounted).
     public static let tracepoints = [
-        "block_rq_issue", "hrtimer_start", "hrtimer_expire_entry", "sched_switch",
+        "block_rq_issue", "block_io_start", "hrtimer_start", "hrtimer_expire_entry", "sched_switch",
     ]
 
     public static let kernelRelease = "kernel/release"
