@@ -212,8 +212,8 @@ public struct KernelSnapshot: Sendable {
             + "\(Format.count(ioSchedule)) with io_schedule); "
             + (pollFunctionHooked ? "\(c(DPT_CNT_POLL_CALLS)) poll calls; " : "poll calls not counted (poll function not hooked); ")
             + "\(c(DPT_CNT_ARM_FRAME_UNKNOWN)) arms with their caller unreadable; "
-            + "\(c(DPT_CNT_RQ_START)) requests started (\(c(DPT_CNT_RQ_ISSUED_ELSEWHERE)) issued by another thread than "
-            + "their maker's; \(c(DPT_CNT_RQ_REISSUED)) issued again after the driver sent them back), "
+            + "\(c(DPT_CNT_RQ_START)) requests started (\(c(DPT_CNT_RQ_ISSUED_ELSEWHERE)) issued by a thread other than "
+            + "their maker; \(c(DPT_CNT_RQ_REISSUED)) issued again after the driver sent them back), "
             + "\(c(DPT_CNT_RQ_DONE)) completed "
             + "(\(c(DPT_CNT_RQ_DONE_UNMATCHED)) without a seen start)"
     }
