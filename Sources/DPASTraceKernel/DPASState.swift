@@ -196,6 +196,7 @@ extension TraceSession {
             try globals.set("dpas_nr_cpus", UInt32(4))
             try globals.set("dpas_pas_events", UInt8(1))
             try globals.set("emit_events", UInt8(1))
+            try globals.set("maker_hooked", UInt8(1)) // the request start's maker lookup is live code too
         }
     }
 }
