@@ -643,9 +643,10 @@ static __always_inline void record_start(void *rq_ptr, struct rq_info *info)
 	if (target_dev && info->dev != target_dev)
 		return;
 	u64 key_rq = (u64)rq_ptr;
-	u8 issued_elsewhere = 0, reissued = 0;
+	u8 issued_elsewhere = 0, reissued = 0, maker_unseen = 0;
 	if (maker_hooked && !info->passthrough) {
 		u64 *maker = bpf_map_lookup_elem(&rq_maker, &key_rq);
+		maker_unseen = !maker;
 		if (maker) {
 			reissued = !!(*maker & DPT_MAKER_ISSUED);
 			u64 made_by = *maker & ~DPT_MAKER_ISSUED;
@@ -664,6 +665,8 @@ static __always_inline void record_start(void *rq_ptr, struct rq_info *info)
 	count(DPT_CNT_RQ_START);
 	if (issued_elsewhere)
 		count(DPT_CNT_RQ_ISSUED_ELSEWHERE);
+	if (maker_unseen)
+		count(DPT_CNT_RQ_MAKER_UNSEEN);
 	if (mode != DPT_MODE_UNKNOWN)
 		dpas_count_io(mode, info->polled);
 	u64 now = bpf_ktime_get_ns();

@@ -37,7 +37,10 @@ enum dpt_counter {
 	DPT_CNT_RQ_ISSUED_ELSEWHERE = 14, /* of DPT_CNT_RQ_START: issued to the driver by a thread other than the one that
 	                                   * made the request (an I/O scheduler's or a kworker's dispatch), credited to its maker */
 	DPT_CNT_RQ_REISSUED = 15,    /* issues of a request already started (the driver sent it back busy): not new starts */
-	DPT_CNT_COUNT = 16,
+	DPT_CNT_RQ_MAKER_UNSEEN = 16, /* of DPT_CNT_RQ_START, with the maker hook attached: requests whose make was not seen
+	                               * (made before the hook attached, or dropped from a full rq_maker), credited to
+	                               * their issuer */
+	DPT_CNT_COUNT = 20,
 };
 
 /* Per-thread sleep state slots (array "sleep_by_tid", slot = thread id's low bits, probed

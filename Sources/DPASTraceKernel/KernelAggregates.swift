@@ -124,6 +124,8 @@ public struct KernelSnapshot: Sendable {
     public var requestsIssuedElsewhere: UInt64 { total(DPT_CNT_RQ_ISSUED_ELSEWHERE) }
     /// Issues of a request already started (the driver sent it back busy), not counted as starts.
     public var requestsReissued: UInt64 { total(DPT_CNT_RQ_REISSUED) }
+    /// Of the requests started, those whose make the maker hook did not see (credited to their issuer).
+    public var requestsMakerUnseen: UInt64 { total(DPT_CNT_RQ_MAKER_UNSEEN) }
     public var requestsCompleted: UInt64 { total(DPT_CNT_RQ_DONE) }
     /// Hybrid sleep attempts resolved: each is in one sleep row (the log2 view folds the exact rows in).
     public var sleepsResolved: UInt64 { sleepLog2.values.joined().reduce(0) { $0 &+ $1.attempts } }
@@ -213,7 +215,8 @@ public struct KernelSnapshot: Sendable {
             + (pollFunctionHooked ? "\(c(DPT_CNT_POLL_CALLS)) poll calls; " : "poll calls not counted (poll function not hooked); ")
             + "\(c(DPT_CNT_ARM_FRAME_UNKNOWN)) arms with their caller unreadable; "
             + "\(c(DPT_CNT_RQ_START)) requests started (\(c(DPT_CNT_RQ_ISSUED_ELSEWHERE)) issued by a thread other than "
-            + "their maker; \(c(DPT_CNT_RQ_REISSUED)) issued again after the driver sent them back), "
+            + "their maker, \(c(DPT_CNT_RQ_MAKER_UNSEEN)) whose maker was not seen; "
+            + "\(c(DPT_CNT_RQ_REISSUED)) issued again after the driver sent them back), "
             + "\(c(DPT_CNT_RQ_DONE)) completed "
             + "(\(c(DPT_CNT_RQ_DONE_UNMATCHED)) without a seen start)"
     }

@@ -73,10 +73,11 @@ extension KernelSessionTests {
         snapshot.addBuckets(to: &buckets)
         let fioReads = sizes(of: buckets)[SizeKey(ddir: 0, sectors: sectors)] ?? 0
         let counts = "\(snapshot.requestsStarted) requests started, \(snapshot.requestsIssuedElsewhere) issued by another "
-            + "thread, \(snapshot.requestsReissued) issued again"
+            + "thread, \(snapshot.requestsReissued) issued again, \(snapshot.requestsMakerUnseen) with the make unseen"
         print("\(flavor): \(counts)")
         #expect(fioReads == UInt64(reads), "\(counts)")
         #expect(snapshot.requestsIssuedElsewhere <= snapshot.requestsStarted)
+        #expect(snapshot.requestsMakerUnseen == 0, "fio made every read after the hooks attached: \(counts)")
         let inUse = scheduler(of: file)
         if let inUse, inUse != "none" {
             #expect(snapshot.requestsIssuedElsewhere > 0, "with \(inUse), a kworker issues queued reads")
