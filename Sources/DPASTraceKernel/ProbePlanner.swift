@@ -30,7 +30,8 @@ public enum Hook: String, CaseIterable, Sendable {
         case .requestStart: "buckets has nothing to count: no request starts are seen"
         case .requestMaker:
             "a request is credited to the thread that issued it to the driver: one an I/O scheduler or a kworker "
-                + "dispatched for another thread is credited to the dispatcher (and --pid/--tid judge it by that thread)"
+                + "dispatched for another thread is credited to the dispatcher (and --pid/--tid judge it by that thread), "
+                + "and one the driver sent back busy counts again when issued again"
         case .requestDone: "no completion latency (RQ_DONE events); bucket counts are unaffected"
         case .pollWindow: "hybrid sleeps cannot be told apart from other sleepers: sleep-ratio has nothing to measure"
         case .ioSchedule: "the io_schedule flag is unknown; slept/no-sleep is unaffected (judged by the context-switch tracepoint)"
