@@ -151,6 +151,8 @@ struct {
 	__type(value, u64);
 } rq_maker SEC(".maps");
 
+#define DPT_ROW_LOG2 0xffffffffu /* sleep_state.row_slot: the requested ns went to its log2 row */
+
 /* Per polling thread: whether it is inside the poll function, and its hybrid sleep attempt. */
 struct sleep_state {
 	u64 timer;
@@ -165,6 +167,8 @@ struct sleep_state {
 	u64 task;        /* the arming task (resolve_on_poller_path): the poller itself, read again after
 			  * its sleep without a helper call to find it */
 	u64 polled_at;  /* jiffies at its last poll entry (kept across attempts: a slot's age) */
+	u64 row_requested; /* the requested ns of the thread's last attempt, and where it was counted */
+	u32 row_slot;   /* (kept across attempts): its exact slot + 1, DPT_ROW_LOG2, or 0 for none */
 	u32 tid;        /* the slot's thread (0: a free slot; kept across attempts) */
 	u32 flags;
 	u32 tgid;       /* the sleeper's process (events may be emitted from another context) */
@@ -927,8 +931,8 @@ static __always_inline void add_sleep_stats(struct dpt_sleep_stats *s, u8 slept,
 }
 
 /* This CPU's exact row for a requested ns: its home slot (Fibonacci hashing) or the next free or
- * matching one. Per-CPU slots: nothing else writes them while this program runs. */
-static __always_inline struct dpt_sleep_stats *exact_row(u64 requested)
+ * matching one (its slot in *found). Per-CPU slots: nothing else writes them while this program runs. */
+static __always_inline struct dpt_sleep_stats *exact_row(u64 requested, u32 *found)
 {
 	u32 home = (u32)((requested * 0x9E3779B97F4A7C15ULL) >> (64 - DPT_SLEEP_EXACT_SLOTS_LOG2));
 	for (u32 i = 0; i < DPT_SLEEP_EXACT_PROBES; i++) {
@@ -936,6 +940,7 @@ static __always_inline struct dpt_sleep_stats *exact_row(u64 requested)
 		struct dpt_sleep_exact_row *row = bpf_map_lookup_elem(&sleep_exact, &slot);
 		if (!row)
 			return 0;
+		*found = slot;
 		if (!row->used) {
 			row->used = 1;
 			row->requested_ns = requested;
@@ -991,8 +996,25 @@ static __always_inline void finish_sleep(u32 tid, struct sleep_state *st)
 
 	/* One row per attempt (each a few KB; updating one instead of two cut the poller's cost
 	 * under emulation by ≈ 2 µs): its exact row, or its log2 row once the exact table is full.
-	 * The reader folds the exact rows into the log2 rows. */
-	struct dpt_sleep_stats *s = exact_row(requested);
+	 * The reader folds the exact rows into the log2 rows. A poller asks for the same sleep until
+	 * the kernel's poll statistics change (every 100 ms with io_poll_delay=0): where its last
+	 * attempt was counted is tried first, so a full table is searched once per value and thread,
+	 * not at every attempt (16 slots, each its own page). */
+	struct dpt_sleep_stats *s = 0;
+	u32 where = st->row_requested == requested ? st->row_slot : 0;
+	if (where && where != DPT_ROW_LOG2) {
+		u32 slot = (where - 1) & (DPT_SLEEP_EXACT_MAX - 1);
+		struct dpt_sleep_exact_row *row = bpf_map_lookup_elem(&sleep_exact, &slot);
+		if (row && row->used && row->requested_ns == requested) /* this CPU's copy holds it too */
+			s = &row->stats;
+	}
+	if (!s && where != DPT_ROW_LOG2) {
+		u32 slot = 0;
+		s = exact_row(requested, &slot);
+		where = s ? slot + 1 : DPT_ROW_LOG2;
+	}
+	st->row_requested = requested;
+	st->row_slot = where;
 	if (!s) {
 		count(DPT_CNT_EXACT_OVERFLOW);
 		u32 row = dpt_ilog2(requested) & (DPT_SLEEP_LOG2_ROWS - 1);
@@ -1208,12 +1230,14 @@ static __always_inline u64 kprobe_arm_caller(struct pt_regs *regs)
 static __always_inline void reset_state(struct sleep_state *st)
 {
 	u8 polling = st->polling;
-	u32 tid = st->tid;
-	u64 polled_at = st->polled_at;
+	u32 tid = st->tid, row_slot = st->row_slot;
+	u64 polled_at = st->polled_at, row_requested = st->row_requested;
 	__builtin_memset(st, 0, sizeof(*st));
 	st->polling = polling;
 	st->tid = tid;
 	st->polled_at = polled_at;
+	st->row_requested = row_requested;
+	st->row_slot = row_slot;
 }
 
 static __always_inline void poll_enter(void)

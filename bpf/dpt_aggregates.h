@@ -54,8 +54,10 @@ enum dpt_counter {
 #define DPT_ARM_CALLER_RANGES 4
 
 /* Rows of the sleep aggregate: exact requested ns (open-addressed table) and log2 rows (array),
- * each attempt in one of them: its log2 row only when the exact table had no slot for it. */
-#define DPT_SLEEP_EXACT_SLOTS_LOG2 8
+ * each attempt in one of them: its log2 row only when the exact table had no slot for it. The
+ * reader shows exact rows for at most 16 distinct values; 64 slots per CPU hold those with short
+ * probe runs (each row is ≈ 4 KB per possible CPU). */
+#define DPT_SLEEP_EXACT_SLOTS_LOG2 6
 #define DPT_SLEEP_EXACT_MAX (1 << DPT_SLEEP_EXACT_SLOTS_LOG2)
 #define DPT_SLEEP_EXACT_PROBES 16 /* slots tried from a value's home slot before it counts as overflow */
 #define DPT_SLEEP_LOG2_ROWS 64

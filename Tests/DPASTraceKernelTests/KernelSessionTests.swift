@@ -382,7 +382,8 @@ extension KernelSessionTests {
 }
 
 /// Past the exact table (DPT_SLEEP_EXACT_MAX distinct requests per CPU) attempts go to their log2
-/// rows; the reader copies only the rows some attempt reached, and must still read every one.
+/// rows; the reader copies only the rows some attempt reached, and must still read every one. A
+/// thread's repeated request goes where its previous attempt went, found without searching.
 extension KernelSessionTests {
     @Test func attemptsPastTheExactTableAreReadFromTheirLog2Rows() throws {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
@@ -393,8 +394,14 @@ extension KernelSessionTests {
                                                                      forceSleepTracepoints: true, classifyEverySleeper: true)))
         defer { session.close() }
         // Distinct requests, three times as many as one CPU's exact slots.
-        let sleeps = 3 * Int(DPT_SLEEP_EXACT_MAX)
-        for i in 0..<sleeps { usleep(UInt32(20 + i)) }
+        let distinct = 3 * Int(DPT_SLEEP_EXACT_MAX)
+        for i in 0..<distinct { usleep(UInt32(20 + i)) }
+        // Then runs of one value each, as a poller asks: counted where the run's first attempt was.
+        let repeats = 10
+        for value in [20, distinct + 40, 25, distinct + 41] {
+            for _ in 0..<repeats { usleep(UInt32(value)) }
+        }
+        let sleeps = distinct + 4 * repeats
         Thread.sleep(forTimeInterval: 0.05)
         let snapshot = try session.snapshot()
         let overflow = snapshot.total(DPT_CNT_EXACT_OVERFLOW)
