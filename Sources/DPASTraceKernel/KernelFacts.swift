@@ -48,7 +48,8 @@ public struct KernelFacts: Sendable {
     /// Symbols looked up in /proc/kallsyms.
     public static let interestingSymbols = [
         "blk_mq_start_request", "blk_account_io_start", "__blk_account_io_start", "blk_poll", "blk_mq_poll",
-        "blk_mq_poll_hybrid", "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "hrtimer_wakeup", "blk_mq_poll_stats_bkt", "irq_poll_switch", "__per_cpu_offset",
+        "blk_mq_poll_hybrid", "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "hrtimer_wakeup",
+        "blk_mq_poll_stats_bkt", "irq_poll_switch", "__per_cpu_offset",
     ]
 
     /// Reads everything; never throws: a missing source just means fewer options.

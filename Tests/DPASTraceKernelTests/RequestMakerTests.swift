@@ -54,13 +54,14 @@ extension KernelSessionTests {
         let reads = 1024, sectors: UInt32 = 56
         // --thread: the jobs are threads of fio's process, so its process ID covers them.
         let arguments = ["--name=maker", "--filename=\(file)", "--size=32M", "--io_size=\(reads * Int(sectors) * 512)",
-                         "--direct=1", "--rw=read:4k", "--bs=\(sectors / 2)k", "--ioengine=libaio", "--iodepth=256", "--iodepth_batch_submit=256",
-                         "--thread"]
+                         "--direct=1", "--rw=read:4k", "--bs=\(sectors / 2)k", "--ioengine=libaio", "--iodepth=256",
+                         "--iodepth_batch_submit=256", "--thread"]
         // Untraced first: the file's extents are cached, so the traced run makes its reads only.
         let warmUp = try Child(fio, arguments)
         #expect(warmUp.exitStatus(timeout: 60) == 0, "fio: \(warmUp.stderr)")
         // fio waits for the go file, so the probes are attached before its first read; exec keeps the ID.
         let traced = try Child("/bin/sh", ["-c", "while [ ! -e \"$0\" ]; do sleep 0.02; done; exec \"$@\"", go, fio] + arguments)
+        defer { traced.signal(SIGKILL) } // a failed attach leaves it waiting for the go file
         let session = try TraceSession(options: flavor.options(.init(processID: UInt32(traced.pid))))
         defer { session.close() }
         let maker = try #require(session.plan.choice(.requestMaker))
