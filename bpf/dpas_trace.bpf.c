@@ -60,6 +60,9 @@ const volatile u8 maker_hooked = 0;         /* requests are credited to the thre
 /* Tests only: treat every hrtimer_wakeup sleeper (nanosleep, ...) as a hybrid sleep, so the
  * slept/no-sleep classifier can be exercised on kernels without hybrid polling. */
 const volatile u8 sleep_any_task = 0;
+/* Tests only, with sleep_any_task: only sleepers asking for less than this many ns (0: any), so a
+ * test's short sleeps are not crowded out of the thread slots by its process's long timed waits. */
+const volatile u64 sleep_any_task_below_ns = 0;
 /* Resolve hybrid sleep attempts on the poller's path, at the sleep loop's hrtimer_cancel (see the
  * header); 0: from the timer and context-switch tracepoints. */
 const volatile u8 resolve_on_poller_path = 0;
@@ -1165,6 +1168,12 @@ static __always_inline struct sleep_state *claim_state(u32 tid, u64 now_jiffies)
 	return claim;
 }
 
+/* Tests only (sleep_any_task_below_ns): a sleeper asking for this long is not classified. */
+static __always_inline bool sleeper_too_long(s64 requested)
+{
+	return sleep_any_task && sleep_any_task_below_ns && requested >= (s64)sleep_any_task_below_ns;
+}
+
 /* The state of a thread arming a sleeper, if that counts as a hybrid sleep: it is inside
  * blk_poll/blk_mq_poll (or any task in the test mode), and belongs to the traced process if one
  * is set. */
@@ -1333,6 +1342,11 @@ static __always_inline void arm_enter(struct hrtimer_sleeper *sl, u32 mode, bool
 	u64 id = resolve_on_poller_path && btf ? (u64)(u32)task->tgid << 32 | (u32)task->pid : bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
 	u8 rearm = !(mode & DPT_HRTIMER_MODE_REL);
+	if (sleep_any_task_below_ns) { /* tests only: the verifier drops this otherwise */
+		u64 asked = btf ? sl->timer.node.expires : BPF_CORE_READ(sl, timer.node.expires);
+		if (sleeper_too_long(rearm ? (s64)(asked - bpf_ktime_get_ns()) : (s64)asked))
+			return;
+	}
 	struct sleep_state *st = 0;
 	if (!resolve_on_poller_path)
 		st = tracked_state(id);
@@ -1506,6 +1520,8 @@ int BPF_KPROBE(cancel_kprobe, struct hrtimer *timer)
  * attempt starts (requested ns estimated as expires - now). */
 static __always_inline void on_timer_start(u64 timer, s64 expires, u8 absolute)
 {
+	if (sleep_any_task_below_ns && sleeper_too_long(expires - (s64)bpf_ktime_get_ns()))
+		return;
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
 	struct sleep_state *st = tracked_state(id);

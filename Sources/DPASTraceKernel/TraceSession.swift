@@ -23,6 +23,10 @@ public final class TraceSession {
         /// Tests only: classify every hrtimer_wakeup sleeper of the traced process (nanosleep, …) as a
         /// hybrid sleep, so the slept/no-sleep logic runs on kernels without hybrid polling.
         public var classifyEverySleeper: Bool
+        /// Tests only, with classifyEverySleeper: only sleepers asking for less than this many ns
+        /// (0: any), so the test's own short sleeps are not crowded out of the thread slots by the
+        /// long timed waits of the test process's other threads.
+        public var sleepersBelowNs: UInt64 = 0
         /// DPAS kernels: stream PAS per-bucket state changes (PAS_STATE events) even without streamEvents.
         public var pasStateEvents: Bool = false
         /// Have the kernel count every program's runs and run time while the session is open
@@ -226,6 +230,7 @@ public final class TraceSession {
             try globals.set("wakeup_bytes", UInt64(ringBytes / 8))
             try globals.set("maker_hooked", UInt8(plan.choice(.requestMaker)?.chosen != nil ? 1 : 0))
             try globals.set("sleep_any_task", UInt8(options.classifyEverySleeper ? 1 : 0))
+            try globals.set("sleep_any_task_below_ns", options.sleepersBelowNs)
             guard options.threadSlots > 0, options.threadSlots <= UInt32(DPT_THREAD_SLOTS),
                   options.threadSlots & (options.threadSlots - 1) == 0 else {
                 throw KernelError("threadSlots must be a power of two from 1 to \(DPT_THREAD_SLOTS), not \(options.threadSlots)")

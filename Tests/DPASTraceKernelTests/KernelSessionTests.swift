@@ -439,6 +439,10 @@ extension KernelSessionTests {
                                            classifyEverySleeper: true))
         options.threadSlots = 1
         options.threadSlotStaleJiffies = staleJiffies
+        // The usleeps below, not the timed waits of parallel suites' threads (a 50 ms poll loop
+        // re-arms within the jiffy it woke in, so it would keep the slot from aging; seen under
+        // ThreadSanitizer, 2026-11-28).
+        options.sleepersBelowNs = 10_000_000
         return try TraceSession(options: options)
     }
 
@@ -485,9 +489,9 @@ extension KernelSessionTests {
             return skip("no tracepoint flavor attaches the hybrid sleep hooks here")
         }
         defer { session.close() }
-        // Other threads of this process (parallel suites' timed waits) claim the slot too, and keep
-        // it through a long sleep: each thread sleeps until its attempts are seen, for at most 10 s
-        // (3 s were once too few under ThreadSanitizer, 2026-11-28).
+        // Other threads of this process (parallel suites' short waits) may claim the slot too: each
+        // thread sleeps until its attempts are seen, for at most 10 s (3 s were once too few under
+        // ThreadSanitizer, 2026-11-28).
         // Only the sleeping thread drains the ring meanwhile (without waiting: no sleeper of its own).
         final class Shared: @unchecked Sendable {
             let session: TraceSession
@@ -577,6 +581,11 @@ extension KernelSessionTests {
         #expect(TraceSession.verifierCheck(programs: kprobePrograms) == nil)
         // With attempts resolved on the poller's path (5.10's default plan), where other code is live.
         #expect(TraceSession.verifierCheck(programs: kprobePrograms) { try $0.set("resolve_on_poller_path", UInt8(1)) } == nil)
+        // The tests' mode, classifying every short sleeper.
+        #expect(TraceSession.verifierCheck(programs: kprobePrograms) {
+            try $0.set("sleep_any_task", UInt8(1))
+            try $0.set("sleep_any_task_below_ns", UInt64(10_000_000))
+        } == nil)
         // The classic-tracepoint request path (what a kernel without BTF would use) too.
         #expect(TraceSession.verifierCheck(programs: ["rq_issue_tp", "maker_tp", "rq_done_tp"]) == nil)
         #expect(TraceSession.verifierCheck(programs: ["rq_start_kprobe", "maker_kprobe", "rq_issue_tp", "maker_tp", "rq_done_tp"]) {
