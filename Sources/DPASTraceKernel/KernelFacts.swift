@@ -52,6 +52,13 @@ public struct KernelFacts: Sendable {
         "blk_mq_poll_stats_bkt", "irq_poll_switch", "__per_cpu_offset",
     ]
 
+    /// Tracepoints the planner may use, "category/name": each is looked for in tracefs, and its
+    /// name in BTF (a `btf_trace_` prototype: a tp_btf program can attach).
+    public static let interestingTracepoints = [
+        "block/block_rq_issue", "block/block_io_start", "block/block_rq_complete", "timer/hrtimer_start",
+        "timer/hrtimer_expire_entry", "sched/sched_switch",
+    ]
+
     /// Reads everything; never throws: a missing source just means fewer options.
     public static func gather(mountTracefs: Bool = true) -> KernelFacts {
         var uts = utsname()
@@ -76,7 +83,7 @@ public struct KernelFacts: Sendable {
             for name in interestingSymbols where btf__find_by_name_kind(btf, name, BTFKind.func.rawValue) > 0 {
                 facts.btfFunctions.insert(name)
             }
-            for tp in ["block_rq_issue", "block_io_start", "block_rq_complete", "hrtimer_start", "hrtimer_expire_entry", "sched_switch"] {
+            for tp in interestingTracepoints.map({ String($0.split(separator: "/").last!) }) {
                 if let args = tracepointArgCount(btf, tp) { facts.btfTracepointArgs[tp] = args }
             }
             facts.hasHybridPolling = structHasMember(btf, "request_queue", "poll_nsec")
@@ -91,9 +98,7 @@ public struct KernelFacts: Sendable {
 
         facts.tracefsPath = locateTracefs(mount: mountTracefs)
         if let base = facts.tracefsPath {
-            for tp in ["block/block_rq_issue", "block/block_io_start", "block/block_rq_complete", "timer/hrtimer_start",
-                       "timer/hrtimer_expire_entry", "sched/sched_switch"]
-            where FileManager.default.fileExists(atPath: "\(base)/events/\(tp)/id") {
+            for tp in interestingTracepoints where FileManager.default.fileExists(atPath: "\(base)/events/\(tp)/id") {
                 facts.tracepoints.insert(tp)
             }
         }

@@ -1,6 +1,7 @@
 import CDPASEvents
 import CLibBPF
 import DPASTraceCore
+import DPASTraceTestSupport
 @testable import DPASTraceKernel
 import Foundation
 import Glibc
@@ -36,27 +37,49 @@ func blockBackedDirectory() throws -> String {
     throw KernelError("no writable block-backed directory for the O_DIRECT test (tried cwd, /var/tmp, /tmp)")
 }
 
-/// Known I/O: 20 × 64 KiB O_DIRECT overwrites then 50 × 4 KiB O_DIRECT reads, all from this process.
+/// A loop device over a file of its own: a disk no other process sends requests to, nor this one's
+/// page faults, nor a file system's metadata and journal. Requests on it made by the test's thread
+/// are exactly the ones the test issues, whatever runs beside it (the sanitizer suites load the
+/// machine's disk with other tests' fio and dumps).
+struct LoopDevice {
+    let path: String
+    let backingFile: String
+    var name: String { String(path.split(separator: "/").last ?? "") }
+
+    /// Nil when the kernel has no loop devices (the caller says it skipped).
+    static var unavailableReason: String? {
+        FileManager.default.fileExists(atPath: "/dev/loop-control") ? nil : "no /dev/loop-control (a kernel without loop devices)"
+    }
+
+    init(bytes: Int) throws {
+        backingFile = NSTemporaryDirectory() + "dpas-trace-loop-\(getpid()).img"
+        guard FileManager.default.createFile(atPath: backingFile, contents: nil), truncate(backingFile, off_t(bytes)) == 0 else {
+            throw KernelError("cannot create \(backingFile): \(String(cString: strerror(errno)))")
+        }
+        let setup = try Child.run("/usr/sbin/losetup", ["--find", "--show", backingFile], timeout: 30)
+        let device = setup.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard setup.status == 0, device.hasPrefix("/dev/loop") else {
+            unlink(backingFile)
+            throw KernelError("losetup --find --show \(backingFile) failed (\(setup.termination)): \(setup.stderr)")
+        }
+        path = device
+    }
+
+    func detach() {
+        _ = try? Child.run("/usr/sbin/losetup", ["--detach", path], timeout: 30)
+        unlink(backingFile)
+    }
+}
+
+/// Known I/O: 20 × 64 KiB O_DIRECT writes then 50 × 4 KiB O_DIRECT reads, all from this thread.
 private struct DirectIOWorkload {
     static let writes = 20, writeSize = 64 * 1024
     static let reads = 50, readSize = 4 * 1024
     let path: String
 
-    init(directory: String) throws {
-        path = "\(directory)/dpas-trace-kernel-test-\(getpid()).bin"
-        // Allocate the blocks beforehand (buffered, synced) so the traced writes are pure overwrites.
-        let data = Data(repeating: 0x5A, count: Self.writes * Self.writeSize)
-        guard FileManager.default.createFile(atPath: path, contents: data) else {
-            throw KernelError("cannot create \(path)")
-        }
-        let fd = open(path, O_RDWR)
-        fsync(fd)
-        close(fd)
-    }
-
     func run() throws {
         let fd = open(path, O_RDWR | oDirect)
-        guard fd >= 0 else { throw KernelError("O_DIRECT open of \(path) failed: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw KernelError("cannot open \(path) with O_DIRECT: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.writeSize, alignment: 4096)
         defer { buffer.deallocate() }
@@ -66,19 +89,14 @@ private struct DirectIOWorkload {
                 throw KernelError("O_DIRECT write failed: \(String(cString: strerror(errno)))")
             }
         }
-        // No fsync here: an O_DIRECT overwrite of allocated blocks has reached the device when pwrite
-        // returns, and on ext4 with fast commits fsync makes this task write a metadata block (8 sectors)
-        // that is not part of the known workload. The file's own blocks were synced before tracing.
         for i in 0..<Self.reads {
-            // Distinct 4 KiB blocks spread over the file.
+            // Distinct 4 KiB blocks spread over the written area.
             let offset = off_t((i * 5 % (Self.writes * Self.writeSize / Self.readSize)) * Self.readSize)
             guard pread(fd, buffer, Self.readSize, offset) == Self.readSize else {
                 throw KernelError("O_DIRECT read failed: \(String(cString: strerror(errno)))")
             }
         }
     }
-
-    func remove() { unlink(path) }
 
     /// (ddir, sectors) → requests expected.
     static let expected: [SizeKey: UInt64] = [
@@ -133,16 +151,16 @@ struct KernelSessionTests {
 
     @Test func directIOIsCountedExactlyByEventsAggregatesAndDump() throws {
         guard privileged else { return skip("needs root or CAP_BPF + CAP_PERFMON to load BPF") }
-        let workload = try DirectIOWorkload(directory: try blockBackedDirectory())
-        defer { workload.remove() }
+        if let reason = LoopDevice.unavailableReason { return skip(reason) }
+        let disk = try LoopDevice(bytes: DirectIOWorkload.writes * DirectIOWorkload.writeSize)
+        defer { disk.detach() }
+        let workload = DirectIOWorkload(path: disk.path)
         let dumpPath = NSTemporaryDirectory() + "dpas-trace-kernel-test-\(getpid()).dpt"
         defer { unlink(dumpPath) }
 
-        // Warm-up outside the trace: faults in this code path's pages and the file's extent
-        // metadata, so the traced run issues exactly the workload's requests.
-        try workload.run()
-        // Filter by this thread: other tests run in parallel in the same process.
-        let session = try TraceSession(options: .init(processID: UInt32(getpid()), threadID: try currentThreadID(), streamEvents: true))
+        // Filtered by the disk and by this thread: other tests run in parallel in the same process.
+        let session = try TraceSession(options: .init(device: disk.name, processID: UInt32(getpid()),
+                                                      threadID: try currentThreadID(), streamEvents: true))
         let linkIDs = session.linkIDs
         let programIDs = session.programIDs
         #expect(!linkIDs.isEmpty)
@@ -184,6 +202,7 @@ struct KernelSessionTests {
         #expect(UInt64(starts) == snapshot.requestsStarted)
         #expect(UInt64(dones) == snapshot.requestsCompleted)
         #expect(starts == dones)
+        #expect(starts == DirectIOWorkload.writes + DirectIOWorkload.reads, "the disk is the test's own: nothing else is on it")
 
         // The dump reads back with the same counts.
         let reader = try DumpReader(path: dumpPath)
