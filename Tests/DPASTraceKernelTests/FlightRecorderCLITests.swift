@@ -41,34 +41,33 @@ final class FlightChild: @unchecked Sendable {
     }
 }
 
-/// A 4 MiB file on the root file system (O_DIRECT on tmpfs makes no block requests) read with
-/// 4 KiB O_DIRECT reads by this process.
+/// 4 KiB O_DIRECT reads by this process on a 4 MiB loop device of its own (`LoopDevice`): traced
+/// with `--device`, they are all the requests there are.
 struct DirectReader {
-    let path: String
+    let disk: LoopDevice
     static let size = 4 << 20
+    /// The device to trace, for `--device` / `TraceSession.Options.device`.
+    var device: String { disk.name }
 
-    init(tag: String) throws {
-        path = FileManager.default.currentDirectoryPath + "/dpas-trace-\(tag)-\(getpid()).bin"
-        try Data(repeating: 7, count: Self.size).write(to: URL(fileURLWithPath: path))
-        let fd = open(path, O_RDONLY)
-        fsync(fd)
-        close(fd)
+    init() throws {
+        if let reason = LoopDevice.unavailableReason { throw KernelError("the direct reads need a loop device: \(reason)") }
+        disk = try LoopDevice(bytes: Self.size)
     }
 
     /// `count` reads of 4 KiB, cycling through the file.
     func read(_ count: Int) throws {
-        let fd = open(path, O_RDONLY | oDirect)
-        guard fd >= 0 else { throw KernelError("O_DIRECT open of \(path) failed: \(String(cString: strerror(errno)))") }
+        let fd = open(disk.path, O_RDONLY | oDirect)
+        guard fd >= 0 else { throw KernelError("O_DIRECT open of \(disk.path) failed: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
         defer { buffer.deallocate() }
         for i in 0..<count {
             let offset = off_t((i * 4096) % Self.size)
-            guard pread(fd, buffer, 4096, offset) == 4096 else { throw KernelError("O_DIRECT read of \(path) failed") }
+            guard pread(fd, buffer, 4096, offset) == 4096 else { throw KernelError("O_DIRECT read of \(disk.path) failed") }
         }
     }
 
-    func remove() { unlink(path) }
+    func remove() { disk.detach() }
 }
 
 /// The reason recorded in a dump's header (the flight recorder says why and when it wrote it).
@@ -95,14 +94,15 @@ extension KernelSessionTests {
     /// to the next numbered dump. `--ring 64K` keeps at most 512 events.
     @Test func flightRecorderWritesTheRingOnSIGUSR1AndAtExit() throws {
         guard flightPreconditions() else { return }
-        let reader = try DirectReader(tag: "flight-usr1")
+        let reader = try DirectReader()
         defer { reader.remove() }
         try reader.read(50) // warm-up outside the trace
         let dump = NSTemporaryDirectory() + "dpas-trace-flight-\(getpid()).dpt"
         let second = NSTemporaryDirectory() + "dpas-trace-flight-\(getpid()).1.dpt"
         defer { unlink(dump); unlink(second) }
 
-        let recorder = try FlightChild(["record", "--ring", "64K", "--tid", String(try currentThreadID()), "-o", dump])
+        let recorder = try FlightChild(["record", "--ring", "64K", "--device", reader.device,
+                                        "--tid", String(try currentThreadID()), "-o", dump])
         #expect(recorder.waitFor("flight recorder on"), "record did not start: \(recorder.stderr)")
         try reader.read(1000) // ≥ 2000 events: four times what the ring holds
         Thread.sleep(forTimeInterval: 0.5)
@@ -137,11 +137,12 @@ extension KernelSessionTests {
     /// buckets table reports it) fires, writes the dump saying why, and ends the recording.
     @Test func flightRecorderTriggerFiresOnRealReads() throws {
         guard flightPreconditions() else { return }
-        let reader = try DirectReader(tag: "flight-trigger")
+        let reader = try DirectReader()
         defer { reader.remove() }
         try reader.read(50)
         // Which bucket does this kernel give a 4 KiB read? 6 with QUEUE_FLAG_STATS, else -1.
-        let probe = try TraceSession(options: .init(processID: UInt32(getpid()), threadID: try currentThreadID(), streamEvents: true))
+        let probe = try TraceSession(options: .init(device: reader.device, processID: UInt32(getpid()),
+                                                    threadID: try currentThreadID(), streamEvents: true))
         try reader.read(5)
         var buckets: [Int8] = []
         for _ in 0..<10 where buckets.count < 5 {
@@ -154,7 +155,7 @@ extension KernelSessionTests {
         let dump = NSTemporaryDirectory() + "dpas-trace-flight-trigger-\(getpid()).dpt"
         defer { unlink(dump) }
         let recorder = try FlightChild(["record", "--ring", "64K", "--trigger", "bucket=\(bucket)",
-                                        "--tid", String(try currentThreadID()), "-o", dump])
+                                        "--device", reader.device, "--tid", String(try currentThreadID()), "-o", dump])
         #expect(recorder.waitFor("flight recorder on"), "record did not start: \(recorder.stderr)")
         try reader.read(20)
         #expect(recorder.waitForExit() == 0, "a firing trigger ends the recording with status 0: \(recorder.stderr)")
@@ -172,7 +173,7 @@ extension KernelSessionTests {
     /// 262,144 O_DIRECT 4 KiB reads, each a start and a done event), else 60,000 reads of our own.
     @Test func flightRecorderMemoryStaysFlat() throws {
         guard flightPreconditions() else { return }
-        let reader = try DirectReader(tag: "flight-rss")
+        let reader = try DirectReader()
         defer { reader.remove() }
         try reader.read(50)
         let dump = NSTemporaryDirectory() + "dpas-trace-flight-rss-\(getpid()).dpt"
@@ -181,7 +182,8 @@ extension KernelSessionTests {
         let useFio = FileManager.default.isExecutableFile(atPath: fio)
         if !useFio { print("fio not installed (scripts/install-deps --lab): driving 60,000 reads from this process instead of a million") }
         // fio's jobs are processes of their own: trace every process then (other I/O only adds events).
-        let recorder = try FlightChild(["record", "--ring", "1M", "-o", dump] + (useFio ? [] : ["--tid", String(try currentThreadID())]))
+        let recorder = try FlightChild(["record", "--ring", "1M", "-o", dump]
+            + (useFio ? [] : ["--device", reader.device, "--tid", String(try currentThreadID())]))
         #expect(recorder.waitFor("flight recorder on"), "record did not start: \(recorder.stderr)")
 
         // Fill the ring (and every lazily touched page) twice over, then measure.

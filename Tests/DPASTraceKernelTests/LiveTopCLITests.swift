@@ -83,11 +83,11 @@ extension KernelSessionTests {
         guard let binary = SystemSnapshotCLITests.binary?.path else {
             return print("SKIPPED: no dpas-trace binary beside the test runner; build the product first (swift build)")
         }
-        let reader = try DirectReader(tag: "live-top")
+        let reader = try DirectReader()
         defer { reader.remove() }
         try reader.read(50) // warm-up outside the trace
 
-        let arguments = [binary, "top", "--tid", String(try currentThreadID()), "--interval", "0.3"]
+        let arguments = [binary, "top", "--device", reader.device, "--tid", String(try currentThreadID()), "--interval", "0.3"]
         let session = "dpt-live-top-\(getpid())"
         let done = NSTemporaryDirectory() + "\(session).exit"
         unlink(done)
@@ -103,9 +103,8 @@ extension KernelSessionTests {
 
         let reads = 200
         try reader.read(reads)
-        // The reads are in the 4 KiB bucket row (6, or -1 without queue stats); their completions
-        // fill the I/O latency histogram. A few more requests of this thread may join them: page
-        // faults on the (large, debug) test binary read 4 KiB pages in as the test runs.
+        // The reads are in the 4 KiB bucket row (6, or -1 without queue stats), and they are all
+        // the requests on the reader's disk; their completions fill the I/O latency histogram.
         let bucketRow = try Regex(#"(?m)│\s+(-1|6) :\s+([0-9,]+)\s+\|\*+"#)
         func bucketCount(_ screen: String) -> Int {
             guard let match = screen.firstMatch(of: bucketRow), let count = match.output[2].substring else { return 0 }
@@ -115,16 +114,15 @@ extension KernelSessionTests {
             bucketCount($0) >= reads && histogramTotal($0, leftSection: "I/O COMPLETION LATENCY") > 0
         }
         let inBucket = bucketCount(shown)
-        #expect((reads...reads + 10).contains(inBucket), "bucket row should hold the \(reads) reads; screen:\n\(shown)")
+        #expect(inBucket == reads, "bucket row should hold the \(reads) reads; screen:\n\(shown)")
         // Give the completions a few frames to arrive before counting them.
         let settled = waitForScreen(session, seconds: 5) { histogramTotal($0, leftSection: "I/O COMPLETION LATENCY") >= UInt64(inBucket) }
         let completions = histogramTotal(settled, leftSection: "I/O COMPLETION LATENCY")
-        // Completions of this thread's requests in any bucket count there, so they are bounded by
-        // all the starts traced: the header's event count is starts + completions.
+        // Each read completes once: the header's event count is starts + completions.
         let events = settled.firstMatch(of: try Regex(#"lost events: [0-9,]+\s+events: ([0-9,]+)"#))
             .flatMap { $0.output[1].substring }.flatMap { UInt64($0.replacingOccurrences(of: ",", with: "")) } ?? 0
         print("live top: \(inBucket) requests in the bucket histogram for \(reads) reads, \(completions) completions in the I/O latency histogram, \(events) events")
-        #expect(completions >= 1 && completions <= events - completions, "every completion has its start; screen:\n\(settled)")
+        #expect(completions == UInt64(reads) && events == 2 * UInt64(reads), "every read started and completed once; screen:\n\(settled)")
         #expect(shown.contains("lost events: 0"), "screen:\n\(shown)")
 
         try tmux(["send-keys", "-t", session, "q"])
@@ -149,10 +147,11 @@ extension KernelSessionTests {
         guard SystemSnapshotCLITests.binary != nil else {
             return print("SKIPPED: no dpas-trace binary beside the test runner; build the product first (swift build)")
         }
-        let reader = try DirectReader(tag: "live-top-term")
+        let reader = try DirectReader()
         defer { reader.remove() }
         try reader.read(50)
-        let top = try FlightChild(["top", "--tid", String(try currentThreadID()), "--interval", "0.3", "--probe-costs"])
+        let top = try FlightChild(["top", "--device", reader.device, "--tid", String(try currentThreadID()),
+                                   "--interval", "0.3", "--probe-costs"])
         #expect(top.waitFor("dpas-trace top — live"), "no frame: \(top.stderr)")
         let links = bpfLinkIDs(of: top.process.pid)
         #expect(!links.isEmpty, "live top holds no BPF links")

@@ -25,10 +25,11 @@ extension KernelSessionTests {
     /// the intervals' bucket counts add up to the reads made, and a final line holds the total.
     @Test func bucketsIntervalJSONLinesCountTheReads() throws {
         guard intervalPreconditions() else { return }
-        let reader = try DirectReader(tag: "interval-json")
+        let reader = try DirectReader()
         defer { reader.remove() }
         try reader.read(50)
-        let live = try FlightChild(["buckets", "--interval", "0.4", "--json", "--tid", String(try currentThreadID())])
+        let live = try FlightChild(["buckets", "--interval", "0.4", "--json", "--device", reader.device,
+                                    "--tid", String(try currentThreadID())])
         #expect(live.waitFor("\"interval\":1,"), "no first interval line: \(live.stderr)")
         try reader.read(40)
         // Wait until the intervals have seen all 40 reads, then stop.
@@ -58,11 +59,12 @@ extension KernelSessionTests {
     /// requested / actual sleep histogram headings per block (empty here: no hybrid polling).
     @Test func intervalTextBlocksHaveTimestampsAndHistograms() throws {
         guard intervalPreconditions() else { return }
-        let reader = try DirectReader(tag: "interval-text")
+        let reader = try DirectReader()
         defer { reader.remove() }
         try reader.read(50)
-        let live = try FlightChild(["buckets", "--interval", "0.4", "--tid", String(try currentThreadID())])
-        let sleeps = try FlightChild(["sleep-ratio", "--interval", "0.4", "--tid", String(try currentThreadID())])
+        let live = try FlightChild(["buckets", "--interval", "0.4", "--device", reader.device, "--tid", String(try currentThreadID())])
+        let sleeps = try FlightChild(["sleep-ratio", "--interval", "0.4", "--device", reader.device,
+                                      "--tid", String(try currentThreadID())])
         #expect(live.waitFor("interval 1 (0.4 s)"), "no first block: \(live.stderr)")
         #expect(sleeps.waitFor("interval 1 (0.4 s)"), "no first block: \(sleeps.stderr)")
         try reader.read(25)
@@ -97,7 +99,7 @@ extension KernelSessionTests {
     /// least one per request the workload made (it runs for every request and filters inside).
     @Test func programCostsCountTheRequestStartRuns() throws {
         guard Privilege.isSufficient else { print("SKIPPED: needs root or CAP_BPF + CAP_PERFMON to load BPF"); return }
-        let reader = try DirectReader(tag: "probe-costs")
+        let reader = try DirectReader()
         defer { reader.remove() }
         try reader.read(10)
         var options = TraceSession.Options(processID: UInt32(getpid()), threadID: try currentThreadID())
@@ -121,11 +123,12 @@ extension KernelSessionTests {
     /// program's runs.
     @Test func probeCostsFlagPrintsTheTable() throws {
         guard intervalPreconditions() else { return }
-        let reader = try DirectReader(tag: "probe-costs-cli")
+        let reader = try DirectReader()
         defer { reader.remove() }
         try reader.read(10)
         // --verbose prints the probe plan once everything is attached: the reads come after it.
-        let live = try FlightChild(["buckets", "--probe-costs", "--verbose", "--tid", String(try currentThreadID())])
+        let live = try FlightChild(["buckets", "--probe-costs", "--verbose", "--device", reader.device,
+                                    "--tid", String(try currentThreadID())])
         #expect(live.waitFor("Probe plan for Linux"), "\(live.stderr)")
         try reader.read(30)
         live.process.interrupt()
