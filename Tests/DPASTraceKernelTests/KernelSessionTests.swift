@@ -52,6 +52,7 @@ struct LoopDevice {
     }
 
     init(bytes: Int) throws {
+        if let reason = Self.unavailableReason { throw KernelError("a test disk needs a loop device: \(reason)") }
         backingFile = NSTemporaryDirectory() + "dpas-trace-loop-\(getpid())-\(UUID().uuidString.prefix(8)).img"
         guard FileManager.default.createFile(atPath: backingFile, contents: nil), truncate(backingFile, off_t(bytes)) == 0 else {
             throw KernelError("cannot create \(backingFile): \(String(cString: strerror(errno)))")

@@ -57,10 +57,15 @@ private func fioUnavailableReason(_ flavor: TracepointFlavor) -> String? {
     return nil
 }
 
-private func describe(_ snapshot: KernelSnapshot) -> String {
+/// Requests by (direction, sectors), as the aggregates counted them.
+private func requestSizes(_ snapshot: KernelSnapshot) -> [SizeKey: UInt64] {
     var buckets = BucketAccumulator()
     snapshot.addBuckets(to: &buckets)
-    let others = sizes(of: buckets).filter { $0.key != SizeKey(ddir: 0, sectors: fioSectors) }
+    return sizes(of: buckets)
+}
+
+private func describe(_ snapshot: KernelSnapshot, _ bySize: [SizeKey: UInt64]) -> String {
+    let others = bySize.filter { $0.key != SizeKey(ddir: 0, sectors: fioSectors) }
         .sorted { $0.value > $1.value }.map { "\($0.value) × \($0.key)" }.joined(separator: ", ")
     return "\(snapshot.requestsStarted) requests started, \(snapshot.requestsIssuedElsewhere) issued by another thread, "
         + "\(snapshot.requestsReissued) issued again, \(snapshot.requestsMakerUnseen) with the make unseen, "
@@ -106,11 +111,10 @@ extension KernelSessionTests {
         fsync(fd)
         close(fd)
         let snapshot = try tracedFio(on: file, device: nil, flavor: flavor)
-        var buckets = BucketAccumulator()
-        snapshot.addBuckets(to: &buckets)
-        let counts = describe(snapshot)
+        let bySize = requestSizes(snapshot)
+        let counts = describe(snapshot, bySize)
         print("\(flavor): \(counts)")
-        #expect(sizes(of: buckets)[SizeKey(ddir: 0, sectors: fioSectors), default: 0] >= UInt64(fioReads), "\(counts)")
+        #expect(bySize[SizeKey(ddir: 0, sectors: fioSectors), default: 0] >= UInt64(fioReads), "\(counts)")
         #expect(snapshot.requestsMakerUnseen == 0, "fio made every read after the hooks attached: \(counts)")
         if let inUse = scheduler(of: file), inUse != "none" {
             #expect(snapshot.requestsIssuedElsewhere > 0, "with \(inUse), a kworker issues queued reads: \(counts)")
@@ -144,11 +148,10 @@ extension KernelSessionTests {
             print("NOTE: cannot select mq-deadline for \(disk.name): fio's thread issues its own requests")
         }
         let snapshot = try tracedFio(on: disk.path, device: disk.name, flavor: flavor)
-        var buckets = BucketAccumulator()
-        snapshot.addBuckets(to: &buckets)
-        let counts = describe(snapshot)
+        let bySize = requestSizes(snapshot)
+        let counts = describe(snapshot, bySize)
         print("\(flavor): \(counts)")
-        #expect(sizes(of: buckets) == [SizeKey(ddir: 0, sectors: fioSectors): UInt64(fioReads)], "\(counts)")
+        #expect(bySize == [SizeKey(ddir: 0, sectors: fioSectors): UInt64(fioReads)], "\(counts)")
         #expect(snapshot.requestsStarted == UInt64(fioReads), "\(counts)")
         #expect(snapshot.requestsMakerUnseen == 0, "\(counts)")
         #expect(snapshot.requestsCompleted == snapshot.requestsStarted, "\(counts)")
