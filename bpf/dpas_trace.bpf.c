@@ -158,6 +158,14 @@ struct {
 
 /* Per polling thread: whether it is inside the poll function, and its hybrid sleep attempt. */
 struct sleep_state {
+	/* Kept across attempts: reset_state clears only what follows, so a claim on another CPU never
+	 * sees the slot's tid as 0 (free) while its holder starts an attempt. */
+	u64 polled_at;  /* jiffies at its last poll entry (a slot's age) */
+	u64 row_requested; /* the requested ns of the thread's last attempt, and where it was counted */
+	u32 row_slot;   /* its exact slot + 1, DPT_ROW_LOG2, or 0 for none */
+	u32 tid;        /* the slot's thread (0: a free slot) */
+	u8 polling;     /* inside blk_poll / blk_mq_poll (not on the poller's path) */
+	/* The attempt. */
 	u64 timer;
 	u64 requested_exact;
 	u64 armed_ns;
@@ -169,10 +177,6 @@ struct sleep_state {
 	u64 nvcsw;       /* the task's voluntary switches then */
 	u64 task;        /* the arming task (resolve_on_poller_path): the poller itself, read again after
 			  * its sleep without a helper call to find it */
-	u64 polled_at;  /* jiffies at its last poll entry (kept across attempts: a slot's age) */
-	u64 row_requested; /* the requested ns of the thread's last attempt, and where it was counted */
-	u32 row_slot;   /* (kept across attempts): its exact slot + 1, DPT_ROW_LOG2, or 0 for none */
-	u32 tid;        /* the slot's thread (0: a free slot; kept across attempts) */
 	u32 flags;
 	u32 tgid;       /* the sleeper's process (events may be emitted from another context) */
 	u8 arming;      /* inside hrtimer_sleeper_start_expires */
@@ -181,7 +185,6 @@ struct sleep_state {
 	u8 has_exact;   /* requested_exact read from the sleeper before arming */
 	u8 rearmed;     /* armed with HRTIMER_MODE_ABS: the sleep loop's next pass */
 	u8 unowned;     /* its timer_owner entry could not be added (map full) */
-	u8 polling;     /* inside blk_poll / blk_mq_poll (kept across attempts; not on the poller's path) */
 };
 
 /*
@@ -1235,18 +1238,11 @@ static __always_inline u64 kprobe_arm_caller(struct pt_regs *regs)
 	return caller;
 }
 
-/* Clear an attempt, keeping what outlives it. */
+/* Clear an attempt, keeping what outlives it (the fields before `timer`). */
 static __always_inline void reset_state(struct sleep_state *st)
 {
-	u8 polling = st->polling;
-	u32 tid = st->tid, row_slot = st->row_slot;
-	u64 polled_at = st->polled_at, row_requested = st->row_requested;
-	__builtin_memset(st, 0, sizeof(*st));
-	st->polling = polling;
-	st->tid = tid;
-	st->polled_at = polled_at;
-	st->row_requested = row_requested;
-	st->row_slot = row_slot;
+	const u32 kept = __builtin_offsetof(struct sleep_state, timer);
+	__builtin_memset((char *)st + kept, 0, sizeof(*st) - kept);
 }
 
 static __always_inline void poll_enter(void)
