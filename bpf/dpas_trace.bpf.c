@@ -50,8 +50,8 @@ _Static_assert(DPT_AGG_HIST_BINS == DPT_HIST_BINS, "aggregate and event histogra
 
 /* Set by the loader before load (read-only after: the verifier prunes on them). */
 const volatile u32 target_dev = 0;          /* disk dev_t (major << 20 | minor); 0 = every disk */
-const volatile u32 target_tgid = 0;         /* only requests started by this process; 0 = all */
-const volatile u32 target_tid = 0;          /* only by this thread (tests: other tests share the process) */
+const volatile u32 target_tgid = 0;         /* only requests made (and sleeps armed) by this process; 0 = all */
+const volatile u32 target_tid = 0;          /* only by this thread (--tid; tests share one process) */
 const volatile u8 emit_events = 0;          /* stream per-event records through the ring buffer */
 const volatile u64 hrtimer_wakeup_addr = 0; /* address of hrtimer_wakeup (from /proc/kallsyms) */
 const volatile u32 queue_flag_stats_bit = 20; /* QUEUE_FLAG_STATS: a #define (20) before 6.10, an enum after */
@@ -123,8 +123,9 @@ struct {
 	__type(value, struct dpt_sleep_stats);
 } sleep_log2 SEC(".maps");
 
-/* Requests started (and kept by the filters) -> start time and issuer, for completions
- * (which run in interrupt context: the current task there is not the issuer). */
+/* Requests started (and kept by the filters) -> start time and the thread credited with the
+ * request (its maker where the maker hook runs, else its issuer), for completions (which run in
+ * interrupt context: the current task there is neither). */
 struct rq_start_info {
 	u64 ts;
 	u32 pid;
@@ -866,7 +867,7 @@ static __always_inline void record_done(u64 key_rq, u32 dev, u32 nr_sectors, u8 
 	if (!e)
 		return;
 	fill_task(e);
-	e->pid = pid; /* the issuer, as in RQ_START */
+	e->pid = pid; /* the thread credited at its start, as in RQ_START */
 	e->tid = tid;
 	e->ts_ns = now;
 	e->kind = DPT_EV_RQ_DONE;

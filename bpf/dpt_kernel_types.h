@@ -145,11 +145,6 @@ struct trace_event_raw_hrtimer_expire_entry {
 	void *function;
 } __pai;
 
-struct trace_event_raw_hrtimer_class {
-	struct trace_entry ent;
-	void *hrtimer;
-} __pai;
-
 struct trace_event_raw_sched_switch {
 	struct trace_entry ent;
 	char prev_comm[16];

@@ -197,6 +197,7 @@ extension TraceSession {
             try globals.set("dpas_pas_events", UInt8(1))
             try globals.set("emit_events", UInt8(1))
             try globals.set("maker_hooked", UInt8(1)) // the request start's maker lookup is live code too
+            try globals.set("dpas_observe_at_arm", UInt8(1)) // the arm's mode read, as when modes are read
         }
     }
 }

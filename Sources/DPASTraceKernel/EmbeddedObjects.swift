@@ -8,6 +8,4 @@ public enum BPFObjects {
               let data = Data(base64Encoded: encoded) else { return nil }
         return [UInt8](data)
     }
-
-    public static var names: [String] { EmbeddedBPFObjects.base64.keys.sorted() }
 }

@@ -1,4 +1,5 @@
 import CLibBPF
+import DPASTraceCore
 import Foundation
 
 /// What the running kernel offers, gathered once before a probe plan is chosen:
@@ -28,7 +29,7 @@ public struct KernelFacts: Sendable {
     /// The DPAS types (`struct blk_switch`, `struct blk_rq_pas_stat`) present in the kernel's BTF.
     public var dpasTypesInBTF: Set<String> = []
     /// Text ranges of the functions that can hold the kernel's hybrid sleep loop, innermost first
-    /// (see `hybridLoopFunctions`): a sleeper armed from inside one is a hybrid sleep.
+    /// (see `SnapshotKeys.hybridLoopFunctions`): a sleeper armed from inside one is a hybrid sleep.
     public var hybridLoopRanges: [TextRange] = []
 
     /// A function's code: from its kallsyms address to the next text symbol's.
@@ -41,15 +42,11 @@ public struct KernelFacts: Sendable {
         }
     }
 
-    /// The hybrid sleep loop is blk_mq_poll_hybrid_sleep's; the compiler may inline it into the
-    /// functions that call it, so the arm's caller is any of them that is a symbol.
-    public static let hybridLoopFunctions = ["blk_mq_poll_hybrid_sleep", "blk_mq_poll_hybrid", "blk_poll", "blk_mq_poll"]
-
     /// Symbols looked up in /proc/kallsyms.
     public static let interestingSymbols = [
         "blk_mq_start_request", "blk_account_io_start", "__blk_account_io_start", "blk_poll", "blk_mq_poll",
-        "blk_mq_poll_hybrid", "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "hrtimer_wakeup",
-        "blk_mq_poll_stats_bkt", "irq_poll_switch", "__per_cpu_offset",
+        "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "hrtimer_wakeup", "irq_poll_switch",
+        "__per_cpu_offset",
     ]
 
     /// Tracepoints the planner may use, "category/name": each is looked for in tracefs, and its
@@ -66,14 +63,14 @@ public struct KernelFacts: Sendable {
         let release = withUnsafeBytes(of: &uts.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
         LibBPFLog.install()
 
-        let kallsyms = readKallsyms(Set(interestingSymbols), ranges: Set(hybridLoopFunctions))
+        let kallsyms = readKallsyms(Set(interestingSymbols), ranges: Set(SnapshotKeys.hybridLoopFunctions))
         var facts = KernelFacts(
             release: release, hasBTF: false, symbols: kallsyms.addresses, btfFunctions: [],
             btfTracepointArgs: [:], tracepoints: [], tracefsPath: nil,
             hasKprobes: FileManager.default.fileExists(atPath: "/sys/bus/event_source/devices/kprobe/type"),
             hasHybridPolling: false, queueFlagStatsBit: 20,
             queueFlagStatsSource: "#define QUEUE_FLAG_STATS 20 (kernels before 6.10: not in BTF)")
-        facts.hybridLoopRanges = hybridLoopFunctions.compactMap { name in
+        facts.hybridLoopRanges = SnapshotKeys.hybridLoopFunctions.compactMap { name in
             kallsyms.ranges[name].map { TextRange(function: name, range: $0) }
         }
 

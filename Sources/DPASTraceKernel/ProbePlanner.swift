@@ -147,7 +147,7 @@ public struct ProbePlanner: Sendable {
     /// is loaded or run (each probe costs the traced workload time; see `--probe-costs`).
     public var hooks: Set<Hook>
     /// Time hybrid sleeps off the CPU from the context-switch and timer tracepoints even where the
-    /// poller's own path (arm and io_schedule function hooks) could resolve them: expiry times and
+    /// poller's own path (function hooks on the arm, io_schedule and hrtimer_cancel) could resolve them: expiry times and
     /// the monotonic clock, for a program run at every timer and switch on the machine. Also
     /// needed for sleepers that do not use io_schedule (classifyEverySleeper: nanosleep).
     public var measureOffCPUTime = false
@@ -359,7 +359,7 @@ public struct ProbePlanner: Sendable {
                         + "attaches them: expiry times, and the time off the CPU by the monotonic clock)")
                 } else if !measureOffCPUTime && sleepLoopHasFunctionHooks && sleepLoopCallers.isEmpty {
                     choice.notes.append("hybrid sleeps are timed by the timer and context-switch tracepoints: the poller's path "
-                        + "needs the addresses of \(KernelFacts.hybridLoopFunctions.joined(separator: " / ")) in /proc/kallsyms "
+                        + "needs the addresses of \(SnapshotKeys.hybridLoopFunctions.joined(separator: " / ")) in /proc/kallsyms "
                         + "(shown to root only, to nobody with kernel.kptr_restrict=2)")
                 }
             }

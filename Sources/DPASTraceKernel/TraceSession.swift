@@ -10,9 +10,9 @@ public final class TraceSession {
     public struct Options: Sendable {
         /// Only requests of this disk (e.g. "nvme0n1"); nil = every disk.
         public var device: String?
-        /// Only requests started by this process (tests); nil = all.
+        /// Only requests made (and hybrid sleeps armed) by this process (`--pid`); nil = all.
         public var processID: UInt32?
-        /// Only requests started by this thread (tests, which share one process and run in parallel); nil = all.
+        /// Only requests made (and hybrid sleeps armed) by this thread (`--tid`; tests share one process); nil = all.
         public var threadID: UInt32?
         /// Stream per-event records through the ring buffer (record); aggregates are always kept.
         public var streamEvents: Bool
@@ -37,8 +37,8 @@ public final class TraceSession {
         /// Attach types not to use, so the planner falls back to the next (compare their costs,
         /// step around a kernel that misbehaves with one, exercise the fallbacks in tests).
         public var avoidedAttachTypes: Set<ProbeCandidate.Kind> = []
-        /// Plan the timer and context-switch tracepoints for hybrid sleeps even where io_schedule's
-        /// return can resolve them (`ProbePlanner.measureOffCPUTime`).
+        /// Plan the timer and context-switch tracepoints for hybrid sleeps even where the sleep
+        /// loop's hrtimer_cancel can resolve them (`ProbePlanner.measureOffCPUTime`).
         public var measureOffCPUTime = false
         /// Also count what only describes the run (poll calls, sleepers armed: `kernelCountersLine`),
         /// at two per-CPU lookups per polled read.
@@ -155,8 +155,6 @@ public final class TraceSession {
         if let object { bpf_object__close(object) }
         object = nil
     }
-
-    public var isOpen: Bool { object != nil }
 
     // MARK: - events
 
@@ -309,7 +307,6 @@ public final class TraceSession {
             guard let context, let data, size >= MemoryLayout<TraceEvent>.size else { return 0 }
             let sink = Unmanaged<EventSink>.fromOpaque(context).takeUnretainedValue()
             sink.handler?(data.assumingMemoryBound(to: TraceEvent.self))
-            sink.delivered += 1
             return 0
         }, context, nil)
         if ringBuffer == nil {
@@ -501,7 +498,6 @@ public final class TraceSession {
 /// Where the ring-buffer callback delivers (a class so the C callback can reach it through a pointer).
 final class EventSink {
     var handler: ((UnsafePointer<TraceEvent>) -> Void)?
-    var delivered: UInt64 = 0
 }
 
 /// Writes `const volatile` globals of the object before load, by name, through its BTF.

@@ -31,7 +31,7 @@ import Testing
         ]
         for (knob, value) in knobs { settings[SnapshotKeys.queue(device, knob)] = value }
         // What dpas-kernel.md lists for the DPAS tree's kallsyms: the hybrid functions are inlined.
-        let present: Set = ["blk_mq_poll", "blk_mq_start_request", "__blk_account_io_start", "blk_mq_poll_stats_bkt",
+        let present: Set = ["blk_mq_poll", "blk_mq_start_request", "__blk_account_io_start",
                             "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "irq_poll_switch"]
         for symbol in SnapshotKeys.symbols {
             settings[SnapshotKeys.symbol(symbol)] = present.contains(symbol) ? "present" : "absent"
@@ -199,7 +199,7 @@ import Testing
         let report = Doctor.diagnose(settings: settings)
         let sleep = try Self.finding(report, "hook_hybrid_sleep")
         #expect(sleep.severity == .ok)
-        #expect(sleep.detail.contains("inlined into blk_poll"))
+        #expect(sleep.detail.contains("the hybrid sleep loop runs inside blk_poll (a sleeper armed from there"), "\(sleep.detail)")
         #expect(sleep.detail.contains("kprobe hrtimer_sleeper_start_expires"))
         #expect(!sleep.detail.contains("hrtimer_start,"), "the arm's kprobe starts attempts: \(sleep.detail)")
         // The arm, io_schedule and hrtimer_cancel hooked: sleeps end at the loop's cancel, no timer or switch tracepoint.
@@ -215,6 +215,20 @@ import Testing
         #expect(tracepoints.detail.contains("tp_btf sched_switch") && tracepoints.detail.contains("tp_btf hrtimer_expire_entry"))
         settings[SnapshotKeys.kernelBTF] = "absent"
         #expect(try Self.finding(Doctor.diagnose(settings: settings), "hook_hybrid_sleep").detail.contains("tracepoint sched_switch"))
+    }
+
+    @Test func bucketsNeedTheRequestItself() throws {
+        var settings = Self.dpasGuest()
+        let withRequest = try Self.finding(Doctor.diagnose(settings: settings), "hook_bucket")
+        #expect(withRequest.severity == .ok && withRequest.title == "Buckets: computed per request")
+        // No kprobes: tp_btf block_rq_issue still hands over the struct request.
+        settings[SnapshotKeys.kernelKprobes] = "absent"
+        #expect(try Self.finding(Doctor.diagnose(settings: settings), "hook_bucket").severity == .ok)
+        // Without BTF only the classic record is left: no stats_sectors, no queue flags.
+        settings[SnapshotKeys.kernelBTF] = "absent"
+        let classic = try Self.finding(Doctor.diagnose(settings: settings), "hook_bucket")
+        #expect(classic.severity == .warning && classic.title == "Buckets: from sectors only")
+        #expect(classic.detail.contains("stats_sectors and the queue flags are unknown"), "\(classic.detail)")
     }
 
     @Test func missingBTFAndUnknownDeviceAreProblems() throws {

@@ -192,7 +192,7 @@ struct KallsymsRangeTests {
         0000000000000000 T io_schedule
 
         """.write(toFile: path, atomically: true, encoding: .utf8)
-        let read = KernelFacts.readKallsyms(["blk_poll", "io_schedule"], ranges: Set(KernelFacts.hybridLoopFunctions), path: path)
+        let read = KernelFacts.readKallsyms(["blk_poll", "io_schedule"], ranges: Set(SnapshotKeys.hybridLoopFunctions), path: path)
         // A data symbol inside it, or another name at the same address, does not end it.
         #expect(read.ranges["blk_poll"] == 0xffff_ffff_8140_0000..<0xffff_ffff_8140_0340)
         #expect(read.ranges["blk_mq_poll_hybrid_sleep"] == 0xffff_ffff_8140_0400..<0xffff_ffff_8140_0480)

@@ -66,7 +66,7 @@ enum dpt_pas_result {
 #define DPT_F_FIRED_DURING_ARM  (1u << 4) /* ... before hrtimer_sleeper_start_expires returned */
 #define DPT_F_CANCELLED         (1u << 5) /* ended with its timer unfired: the sleep loop cancelled it */
 #define DPT_F_DPAS              (1u << 6) /* DPAS state was readable: mode fields are valid */
-#define DPT_F_BUCKET_OBSERVED   (1u << 7) /* bucket came from the kernel's own blk_mq_poll_stats_bkt */
+/* (1u << 7): free (never set by any recorder) */
 #define DPT_F_PAS_TIMER_FLOOR   (1u << 8) /* PAS duration was clamped to pas_d_init (a tf hit) */
 #define DPT_F_REARMED           (1u << 9) /* HYBRID_SLEEP: the sleep loop's next pass after a wakeup that was
                                              not the timer (HRTIMER_MODE_ABS, same deadline); its

@@ -155,8 +155,6 @@ struct SleepRowSet: PerCPUState {
     private var log2Slots = [Int32](repeating: -1, count: 64)
 
     var exactCount: Int { exactKeys.count }
-    var hasExact: Bool { !exactKeys.isEmpty }
-    var hasLog2: Bool { !log2Keys.isEmpty }
 
     @inline(__always)
     func containsExact(_ ns: UInt64) -> Bool {

@@ -452,7 +452,7 @@ public enum Doctor {
             kprobes = false
             findings.append(DoctorFinding(
                 id: "kprobes", group: group, severity: .warning, title: "kprobes: not available",
-                detail: "Hooks on blk_mq_poll, hrtimer_sleeper_start_expires, io_schedule and a kretprobe on blk_mq_poll_stats_bkt cannot attach; the plan falls back to tracepoints.",
+                detail: "Kprobes on blk_mq_start_request, blk_account_io_start, hrtimer_sleeper_start_expires, io_schedule and hrtimer_cancel cannot attach; where fentry is refused too, the plan falls back to tracepoints.",
                 fix: "dpas-trace plan   (shows the fallback; a kernel with CONFIG_KPROBES=y gives the full plan)"))
         case .error(let message):
             kprobes = false
@@ -538,12 +538,11 @@ public enum Doctor {
             findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: .warning,
                                           title: "Hybrid sleep: nothing to hook on this kernel",
                                           detail: "The timer tracepoints attach, but without hybrid polling no poller ever arms a sleeper, so sleep-ratio stays empty."))
-        } else if has("blk_mq_poll_hybrid") && kprobes {
-            findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: .ok,
-                                          title: "Hybrid sleep: kprobe on blk_mq_poll_hybrid",
-                                          detail: "blk_mq_poll_hybrid is a real symbol here; \(judged)."))
         } else {
-            let inlined = has("blk_mq_poll_hybrid") ? "blk_mq_poll_hybrid exists but kprobes are unavailable" : "blk_mq_poll_hybrid is not in kallsyms ⇒ inlined into \(pollFunction ?? "the poll function")"
+            let loopFunctions = SnapshotKeys.hybridLoopFunctions.filter(has)
+            let loop = loopFunctions.isEmpty
+                ? "none of \(SnapshotKeys.hybridLoopFunctions.joined(separator: ", ")) is in kallsyms, so a sleeper's arm cannot be told to come from the hybrid sleep loop"
+                : "the hybrid sleep loop runs inside \(loopFunctions.joined(separator: " / ")) (a sleeper armed from there is a hybrid sleep)"
             let functions = pollerPath ? ["hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel"]
                 : ["hrtimer_sleeper_start_expires", "io_schedule"]
             let pieces = (kprobes ? functions.filter(has).map { "kprobe \($0)" } : [])
@@ -551,19 +550,20 @@ public enum Doctor {
             let complete = pollerPath || ((armHooked || timerTracepoints.contains("hrtimer_start")) && timerTracepoints.contains("sched_switch"))
             findings.append(DoctorFinding(id: "hook_hybrid_sleep", group: group, severity: complete ? .ok : .warning,
                                           title: "Hybrid sleep: observed through its pieces",
-                                          detail: "\(inlined): observed through \(pieces.isEmpty ? "nothing available" : pieces.joined(separator: ", ")); \(judged).",
+                                          detail: "\(loop); observed through \(pieces.isEmpty ? "nothing available" : pieces.joined(separator: ", ")); \(judged).",
                                           fix: complete ? nil : "dpas-trace plan"))
         }
 
         // Bucket assignment.
-        if kprobes && has("blk_mq_poll_stats_bkt") {
-            findings.append(DoctorFinding(id: "hook_bucket", group: group, severity: .ok,
-                                          title: "Buckets: kretprobe on blk_mq_poll_stats_bkt, and computed per request",
-                                          detail: "The kretprobe sees the stock hybrid path's lookups (the DPAS PAS path uses an inlined copy), so buckets are also computed from each request's stats_sectors and sectors."))
-        } else {
+        if (kprobes && has("blk_mq_start_request")) || (btf && tracepoint("block_rq_issue")) {
             findings.append(DoctorFinding(id: "hook_bucket", group: group, severity: .ok,
                                           title: "Buckets: computed per request",
-                                          detail: "\(has("blk_mq_poll_stats_bkt") ? "blk_mq_poll_stats_bkt exists but kprobes are unavailable" : "blk_mq_poll_stats_bkt is not in kallsyms (inlined or removed)"), so the bucket is computed the kernel's way from stats_sectors (and from sectors, to show where they differ)."))
+                                          detail: "Each request's bucket is computed the kernel's way (blk_mq_poll_stats_bkt: direction and ilog2 of stats_sectors) from the request read as it starts, and from its sectors too, to show where they differ."))
+        } else {
+            findings.append(DoctorFinding(id: "hook_bucket", group: group, severity: .warning,
+                                          title: "Buckets: from sectors only",
+                                          detail: "The classic block_rq_issue record has no struct request: stats_sectors and the queue flags are unknown, so a bucket −1 caused by QUEUE_FLAG_STATS cannot be told.",
+                                          fix: "dpas-trace plan"))
         }
 
         // DPAS state.

@@ -24,9 +24,6 @@ public struct DoctorReport: Codable, Sendable, Equatable {
         self.summary = Self.summarize(devices: devices, findings: findings, counts: counts)
     }
 
-    /// The worst severity found (ok when there are no findings).
-    public var worstSeverity: DoctorSeverity { findings.map(\.severity).max() ?? .ok }
-
     public var hasProblems: Bool { counts.problem > 0 }
 
     enum CodingKeys: String, CodingKey {
@@ -50,7 +47,7 @@ public struct DoctorReport: Codable, Sendable, Equatable {
     }
 }
 
-public enum DoctorSeverity: String, Codable, Sendable, Comparable, CaseIterable {
+public enum DoctorSeverity: String, Codable, Sendable, CaseIterable {
     case ok, warning, problem
 
     /// The marker the text renderer prints.
@@ -61,16 +58,6 @@ public enum DoctorSeverity: String, Codable, Sendable, Comparable, CaseIterable 
         case .problem: "PROBLEM"
         }
     }
-
-    private var rank: Int {
-        switch self {
-        case .ok: 0
-        case .warning: 1
-        case .problem: 2
-        }
-    }
-
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rank < rhs.rank }
 }
 
 public struct DoctorFinding: Codable, Sendable, Equatable {

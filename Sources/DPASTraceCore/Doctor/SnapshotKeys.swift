@@ -23,13 +23,16 @@ public enum SnapshotKeys {
         "switch_param5", "switch_param6", "switch_param7", "logging_enabled",
     ]
 
+    /// The hybrid sleep loop is blk_mq_poll_hybrid_sleep's; the compiler may inline it into the
+    /// functions that call it, so a sleeper's arm is the loop's when its caller is any of them.
+    public static let hybridLoopFunctions = ["blk_mq_poll_hybrid_sleep", "blk_mq_poll_hybrid", "blk_poll", "blk_mq_poll"]
+
     /// Kernel functions (and the DPAS global) whose presence in /proc/kallsyms tells which hooks
     /// a probe plan can get; absent means inlined, renamed or removed.
     public static let symbols = [
-        "blk_mq_poll_hybrid", "blk_mq_poll_hybrid_sleep", "blk_poll", "blk_mq_poll",
         "hrtimer_sleeper_start_expires", "io_schedule", "hrtimer_cancel", "blk_mq_start_request",
-        "blk_account_io_start", "__blk_account_io_start", "blk_mq_poll_stats_bkt", "irq_poll_switch",
-    ]
+        "blk_account_io_start", "__blk_account_io_start", "irq_poll_switch",
+    ] + hybridLoopFunctions
 
     /// Tracepoints the plan falls back on, detected through their `__traceiter_`/`__tracepoint_`
     /// symbols in /proc/kallsyms (tracefs need not be mounted).

@@ -15,7 +15,6 @@ public final class DumpWriter {
     /// Events in complete chunks on disk (buffered events are not counted until flushed).
     public private(set) var eventsWritten: UInt64 = 0
     /// Events accepted by `append`, including those still buffered.
-    public private(set) var eventsAppended: UInt64 = 0
 
     private var fd: Int32
     /// Chunk header space followed by `eventsPerChunk` event slots: filled in place, written whole.
@@ -158,7 +157,6 @@ public final class DumpWriter {
     private func account(_ event: TraceEvent) {
         let kindIndex = event.kind < UInt32(DumpWriter.kindSlots) ? Int(event.kind) : 0
         countsByKind[kindIndex] &+= 1
-        eventsAppended &+= 1
         if event.ts_ns < firstTs { firstTs = event.ts_ns }
         if event.ts_ns > lastTs { lastTs = event.ts_ns }
     }

@@ -112,7 +112,6 @@ public struct EventFlags: OptionSet, Sendable, Hashable {
     public static let firedDuringArm = EventFlags(rawValue: DPT_F_FIRED_DURING_ARM)
     public static let cancelled = EventFlags(rawValue: DPT_F_CANCELLED)
     public static let hasDPASState = EventFlags(rawValue: DPT_F_DPAS)
-    public static let bucketObserved = EventFlags(rawValue: DPT_F_BUCKET_OBSERVED)
     public static let pasTimerFloor = EventFlags(rawValue: DPT_F_PAS_TIMER_FLOOR)
     public static let rearmed = EventFlags(rawValue: DPT_F_REARMED)
     public static let wakeupUnseen = EventFlags(rawValue: DPT_F_WAKEUP_UNSEEN)
@@ -124,7 +123,7 @@ public struct EventFlags: OptionSet, Sendable, Hashable {
     public static let named: [(flag: EventFlags, name: String)] = [
         (.polled, "polled"), (.queueStats, "queue_stats"), (.ioScheduleCalled, "io_schedule"),
         (.timerFired, "timer_fired"), (.firedDuringArm, "fired_during_arm"), (.cancelled, "cancelled"),
-        (.hasDPASState, "dpas"), (.bucketObserved, "bucket_observed"), (.pasTimerFloor, "pas_timer_floor"),
+        (.hasDPASState, "dpas"), (.pasTimerFloor, "pas_timer_floor"),
         (.rearmed, "rearmed"), (.wakeupUnseen, "wakeup_unseen"),
         (.switchOutUnseen, "switch_out_unseen"), (.expiryUnseen, "expiry_unseen"),
         (.resolvedInIOSchedule, "resolved_in_io_schedule"),
@@ -150,7 +149,6 @@ extension TraceEvent {
     @inlinable public var firedDuringArm: Bool { flags & DPT_F_FIRED_DURING_ARM != 0 }
     @inlinable public var cancelled: Bool { flags & DPT_F_CANCELLED != 0 }
     @inlinable public var hasDPASState: Bool { flags & DPT_F_DPAS != 0 }
-    @inlinable public var bucketObserved: Bool { flags & DPT_F_BUCKET_OBSERVED != 0 }
     @inlinable public var pasTimerFloor: Bool { flags & DPT_F_PAS_TIMER_FLOOR != 0 }
     /// HYBRID_SLEEP: the kernel's sleep loop went back to sleep towards the same deadline after a
     /// wakeup that was not its timer; `sleep_requested_ns` is the request this pass continues.
@@ -164,9 +162,10 @@ extension TraceEvent {
     /// HYBRID_SLEEP: the timer had fired when the task came back, but its expiry was not seen (the
     /// kernel skipped that probe run); `timer_fired_ns` is the timer's expiry time.
     @inlinable public var expiryUnseen: Bool { flags & DPT_F_EXPIRY_UNSEEN != 0 }
-    /// HYBRID_SLEEP: resolved on the poller's path (function hooks on the arm and io_schedule): slept
-    /// means a voluntary switch inside io_schedule, `slept_ns` is the time off the CPU by the
-    /// scheduler's own accounting, and the expiry is not timed (`timer_fired_ns` 0 even when `timerFired`).
+    /// HYBRID_SLEEP: resolved on the poller's path (function hooks on the arm, io_schedule and
+    /// hrtimer_cancel): slept means a voluntary switch inside io_schedule, `slept_ns` is the time
+    /// off the CPU by the scheduler's own accounting, and the expiry is not timed (`timer_fired_ns`
+    /// 0 even when `timerFired`).
     @inlinable public var resolvedInIOSchedule: Bool { flags & DPT_F_RESOLVED_IN_IO_SCHEDULE != 0 }
 
     /// HYBRID_SLEEP: how the attempt ended (`.unknown` for out-of-range values).

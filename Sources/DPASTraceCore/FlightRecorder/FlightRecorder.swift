@@ -12,8 +12,6 @@ public struct FlightRecorder {
         watch = TriggerWatch(triggers)
     }
 
-    public var triggers: [Trigger] { watch.triggers }
-
     /// Keeps `event`; returns the trigger it fires, with a sentence saying why, if any.
     public mutating func record(_ event: TraceEvent, lostTotal: UInt64) -> (trigger: Trigger, why: String)? {
         ring.append(event)

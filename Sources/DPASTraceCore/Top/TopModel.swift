@@ -2,8 +2,8 @@ import CDPASEvents
 
 /// What `dpas-trace top` shows, accumulated since the last clear: log2 histograms of the hybrid
 /// sleeps (slept and no-sleep apart), I/O latency, the bucket distribution, and per CPU the
-/// current DPAS mode and its transitions. Fed by events (replay, ring buffer) or by merging
-/// in-kernel aggregates; bounded memory either way.
+/// current DPAS mode and its transitions. Fed by events (replay, ring buffer); bounded
+/// memory.
 public struct TopModel: Sendable {
     public var requestedSleptNs = LatencyHistogram()
     public var requestedNoSleepNs = LatencyHistogram()
@@ -17,9 +17,6 @@ public struct TopModel: Sendable {
     public var lostEvents: UInt64 = 0
     /// Probe runs the kernel skipped (live only): events that never reached the ring buffer.
     public var skippedProbeRuns: UInt64 = 0
-    /// First and last event time seen since the last clear (monotonic ns).
-    public var firstTimestamp: UInt64?
-    public var lastTimestamp: UInt64?
 
     public struct CPUState: Sendable, Equatable {
         /// The mode last seen (DPT_MODE_*); nil until one is seen.
@@ -35,8 +32,6 @@ public struct TopModel: Sendable {
 
     public mutating func consume(_ event: dpt_event) {
         events += 1
-        if firstTimestamp == nil { firstTimestamp = event.ts_ns }
-        lastTimestamp = max(lastTimestamp ?? 0, event.ts_ns)
         switch event.kind {
         case UInt32(DPT_EV_HYBRID_SLEEP.rawValue):
             if event.outcome == UInt8(DPT_SLEEP_SLEPT.rawValue) {
