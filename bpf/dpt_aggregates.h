@@ -18,7 +18,7 @@ typedef unsigned long long dpt_agg_u64;
 /* Per-CPU counters (BPF_MAP_TYPE_PERCPU_ARRAY "counters"), one slot each. */
 enum dpt_counter {
 	DPT_CNT_RINGBUF_LOST = 0,    /* bpf_ringbuf_reserve failed: an event was dropped */
-	DPT_CNT_MAP_FULL = 1,        /* a map update failed (map full): an aggregate missed a sample */
+	DPT_CNT_MAP_FULL = 1,        /* a map update failed for room (map full), or no thread slot was free: a sample missed */
 	DPT_CNT_EXACT_OVERFLOW = 2,  /* a requested-ns value did not fit the exact sleep map */
 	DPT_CNT_RQ_START = 3,        /* requests started that passed the filters */
 	DPT_CNT_RQ_DONE = 4,         /* completions of those requests */
@@ -40,6 +40,8 @@ enum dpt_counter {
 	DPT_CNT_RQ_MAKER_UNSEEN = 16, /* of DPT_CNT_RQ_START, with the maker hook attached: requests whose make was not seen
 	                               * (made before the hook attached, or dropped from a full rq_maker), credited to
 	                               * their issuer */
+	DPT_CNT_MAP_BUSY = 17,       /* a map update failed on its lock, not for room (6.15+: a hash map's bucket lock
+	                              * timed out or would have deadlocked): an aggregate missed a sample */
 	DPT_CNT_COUNT = 20,
 };
 

@@ -118,6 +118,8 @@ public struct KernelSnapshot: Sendable {
     public var lostPerCPU: [UInt64] { perCPU(DPT_CNT_RINGBUF_LOST) }
     /// Samples an aggregate missed because a map was full.
     public var mapFullTotal: UInt64 { total(DPT_CNT_MAP_FULL) }
+    /// Map updates that failed on the map's lock, not for room (6.15+: a bucket lock timed out).
+    public var mapBusyTotal: UInt64 { total(DPT_CNT_MAP_BUSY) }
     /// Requests started / completed that passed the filters.
     public var requestsStarted: UInt64 { total(DPT_CNT_RQ_START) }
     /// Of those, the ones another thread (an I/O scheduler's dispatch, a kworker) issued to the driver.
