@@ -147,9 +147,10 @@ public struct ProbePlanner: Sendable {
     /// is loaded or run (each probe costs the traced workload time; see `--probe-costs`).
     public var hooks: Set<Hook>
     /// Time hybrid sleeps off the CPU from the context-switch and timer tracepoints even where the
-    /// poller's own path (function hooks on the arm, io_schedule and hrtimer_cancel) could resolve them: expiry times and
-    /// the monotonic clock, for a program run at every timer and switch on the machine. Also
-    /// needed for sleepers that do not use io_schedule (classifyEverySleeper: nanosleep).
+    /// poller's own path (function hooks on the arm, io_schedule and hrtimer_cancel) could resolve
+    /// them: expiry times and the monotonic clock, for a program run at every timer and switch on
+    /// the machine. Also needed for sleepers that do not use io_schedule (classifyEverySleeper:
+    /// nanosleep).
     public var measureOffCPUTime = false
 
     static let noHybridPolling = "no hybrid polling in this kernel (removed in 6.4: request_queue has no poll_nsec)"
