@@ -100,9 +100,18 @@ public struct KernelSnapshot: Sendable {
     /// Sleeper arms whose caller could not be read (not counted as hybrid sleeps on the poller's path).
     public var armCallerUnknown: UInt64 { total(DPT_CNT_ARM_FRAME_UNKNOWN) }
 
-    /// What the kernel side could not see, one sentence each: skipped probe runs, unreadable arm callers.
+    /// What the kernel side could not see or keep, one sentence each: skipped probe runs, unreadable
+    /// arm callers, failed map updates. Every command shows them, and record notes them in its dumps
+    /// (a request start its map could not take has no RQ_DONE event).
     public var probeWarnings: [String] {
         var warnings = skippedRunsWarning.map { [$0] } ?? []
+        let full = mapFullTotal
+        if full > 0 { warnings.append("\(Format.count(full)) samples missed because a BPF map was full") }
+        let busy = mapBusyTotal
+        if busy > 0 {
+            warnings.append("\(Format.count(busy)) samples missed because a BPF map's lock timed out "
+                + "(a CPU stalled while holding it; kernels 6.15+)")
+        }
         let unknown = armCallerUnknown
         if unknown > 0 {
             warnings.append("\(Format.count(unknown)) sleeper arm(s) were not counted: their caller could not be read from "

@@ -224,12 +224,6 @@ enum Live {
         for group in byCause {
             warnings.append("not attached: \(group.hooks.joined(separator: ", ")) — \(group.cause)")
         }
-        let full = snapshot.mapFullTotal
-        if full > 0 { warnings.append("\(full) samples missed because a BPF map was full") }
-        let busy = snapshot.mapBusyTotal
-        if busy > 0 {
-            warnings.append("\(busy) samples missed because a BPF map's lock timed out (a CPU stalled while holding it; kernels 6.15+)")
-        }
         warnings += snapshot.probeWarnings
         return TraceCompleteness(lostEvents: snapshot.lostEvents, warnings: warnings)
     }

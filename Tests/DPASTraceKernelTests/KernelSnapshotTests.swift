@@ -42,4 +42,18 @@ import Testing
         #expect(line.contains("7 arms with their caller unreadable") && line.contains("poll calls not counted"), "\(line)")
         #expect(snapshot.kernelCountersLine(pollFunctionHooked: true).contains("0 poll calls"))
     }
+
+    /// A full map and a map lock that timed out are told apart, and both reach every command's
+    /// warnings (record writes them into its dumps as notes).
+    @Test func failedMapUpdatesAreWarnedAboutByCause() {
+        var snapshot = Self.snapshot(lost: 0, skipped: [:])
+        #expect(snapshot.probeWarnings.isEmpty)
+        snapshot.counters[0][Int(DPT_CNT_MAP_FULL.rawValue)] = 1_500
+        snapshot.counters[0][Int(DPT_CNT_MAP_BUSY.rawValue)] = 3
+        #expect(snapshot.probeWarnings == [
+            "1,500 samples missed because a BPF map was full",
+            "3 samples missed because a BPF map's lock timed out (a CPU stalled while holding it; kernels 6.15+)",
+        ])
+        #expect(snapshot.since(snapshot).probeWarnings.isEmpty)
+    }
 }
