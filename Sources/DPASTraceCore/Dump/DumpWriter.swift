@@ -14,7 +14,6 @@ public final class DumpWriter {
     public private(set) var bytesWritten: UInt64 = 0
     /// Events in complete chunks on disk (buffered events are not counted until flushed).
     public private(set) var eventsWritten: UInt64 = 0
-    /// Events accepted by `append`, including those still buffered.
 
     private var fd: Int32
     /// Chunk header space followed by `eventsPerChunk` event slots: filled in place, written whole.
